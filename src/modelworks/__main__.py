@@ -1,0 +1,3 @@
+from modelworks.cli import main
+
+main()

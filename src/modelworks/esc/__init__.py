@@ -1,0 +1,3 @@
+"""ESC-Eval: role-play evaluation of emotional-support models, ESC-RANK."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""MLLMGuard: multimodal safety evaluation, GuardRank, ASD/PAR."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""HoneypotNet: backdoor extraction attacks and verify ownership."""
+
+__all__: list[str] = []

@@ -1,0 +1,13 @@
+"""Tiny Llama-style models and tokenizers built here, and loading of local HF checkpoints."""
+
+from modelworks.models._loading import load_causal_lm, load_tokenizer, resolve_model_path
+from modelworks.models._tiny import TinyLMConfig, build_tiny_lm, train_tokenizer
+
+__all__ = [
+    "TinyLMConfig",
+    "build_tiny_lm",
+    "train_tokenizer",
+    "load_causal_lm",
+    "load_tokenizer",
+    "resolve_model_path",
+]

@@ -1,0 +1,51 @@
+"""Where benchmark data is read from: ``--data-dir``, ``MODELWORKS_DATA``, or ``../shared/data``.
+
+Data is always read by path and never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from modelworks.errors import UserError
+
+__all__ = ["data_root", "find_data_root", "data_path"]
+
+
+def find_data_root(override: str | Path | None = None) -> Path | None:
+    """The first existing data folder among the override, ``$MODELWORKS_DATA`` and ``shared/data``
+    beside the working directory or the checkout; None when there is none."""
+    candidates: list[Path] = []
+    if override:
+        candidates.append(Path(override))
+    if os.environ.get("MODELWORKS_DATA"):
+        candidates.append(Path(os.environ["MODELWORKS_DATA"]))
+    here = Path(__file__).resolve()
+    for base in (Path.cwd(), *Path.cwd().parents[:2], *here.parents[2:5]):
+        candidates.append(base / "shared" / "data")
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    return None
+
+
+def data_root(override: str | Path | None = None) -> Path:
+    """Like :func:`find_data_root` but a clear error when no data folder exists."""
+    if override and not Path(override).is_dir():
+        raise UserError(f"data directory not found: {override}")
+    root = find_data_root(override)
+    if root is None:
+        raise UserError(
+            "no benchmark data folder found: pass --data-dir DIR or set MODELWORKS_DATA "
+            "(expected ../shared/data beside the checkout)"
+        )
+    return root
+
+
+def data_path(*parts: str, override: str | Path | None = None) -> Path:
+    """A path inside the data root that must exist, e.g. ``data_path("tkg", "ICEWS14")``."""
+    p = data_root(override).joinpath(*parts)
+    if not p.exists():
+        raise UserError(f"data not found: {p}")
+    return p
