@@ -39,12 +39,18 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
     return out
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``python -m modelworks ARGS`` in a fresh process (exit code, stdout, stderr)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "modelworks", *args], cwd=cwd or REPO, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "modelworks", *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -53,6 +53,19 @@ def serve(
     run_server(model, host=host, port=port, api_key=api_key, model_id=model_id)
 
 
+@app.command()
+def validate(
+    config: Path = typer.Argument(..., help="A YAML config, e.g. configs/train/tiny.yaml."),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides to check too."),
+    kind: str = typer.Option(None, "--kind", help="Config kind when the folder name does not tell it."),
+) -> None:
+    """Load a config with its overrides and print it resolved, or say on one line what is wrong."""
+    from modelworks.config import config_class, dump_yaml, load_config
+
+    cfg = load_config(config_class(config, kind), config, overrides or [])
+    typer.echo(dump_yaml(cfg), nl=False)
+
+
 def _add_capabilities() -> None:
     from modelworks.esc.cli import app as esc_app
     from modelworks.guard.cli import app as guard_app

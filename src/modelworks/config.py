@@ -25,7 +25,24 @@ from modelworks.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["load_config", "from_dict", "to_dict", "dump_yaml", "parse_overrides", "ConfigError"]
+# Which dataclass a YAML under configs/<kind>/ describes (used by `modelworks validate` and the
+# test that loads every shipped config). A capability with several config files points at the class
+# per file name in CONFIG_FILES.
+CONFIG_KINDS: dict[str, str] = {
+    "models": "modelworks.models:TinyLMConfig",
+}
+CONFIG_FILES: dict[str, str] = {}
+
+__all__ = [
+    "config_class",
+    "CONFIG_KINDS",
+    "load_config",
+    "from_dict",
+    "to_dict",
+    "dump_yaml",
+    "parse_overrides",
+    "ConfigError",
+]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -106,18 +123,14 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config", prefix
     hints = typing.get_type_hints(cls)
     unknown = [k for k in data if k not in fields]
     if unknown:
-        raise ConfigError(
-            f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(sorted(fields))}"
-        )
+        raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _convert(value, hints[name], f"{prefix}{name}", source)
     missing = [
         n
         for n, f in fields.items()
-        if n not in kwargs
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
     ]
     if missing:
         raise ConfigError(f"{source}: missing required key '{prefix}{missing[0]}'")
@@ -247,3 +260,21 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def dump_yaml(cfg: Any) -> str:
     """The resolved config as YAML text, keys in declaration order."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def config_class(path: str | Path, kind: str | None = None) -> type:
+    """The config dataclass for a YAML file: by ``kind`` or by its folder name (configs/<kind>/x.yaml)."""
+    import importlib
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    target = CONFIG_FILES.get(p.name) if kind is None and p.parent.name in CONFIG_KINDS else None
+    kind = kind or p.parent.name
+    target = target or CONFIG_KINDS.get(kind)
+    if target is None:
+        raise ConfigError(
+            f"{p}: cannot tell which config this is; pass --kind with one of {', '.join(sorted(CONFIG_KINDS))}"
+        )
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)

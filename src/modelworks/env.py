@@ -13,8 +13,18 @@ from typing import Any
 __all__ = ["seed_everything", "default_device", "environment_info", "git_sha"]
 
 _PACKAGES = (
-    "modelworks", "torch", "transformers", "peft", "tokenizers", "pytorch-optimizer", "numpy",
-    "scipy", "scikit-learn", "rouge-score", "openai", "fastapi",
+    "modelworks",
+    "torch",
+    "transformers",
+    "peft",
+    "tokenizers",
+    "pytorch-optimizer",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "rouge-score",
+    "openai",
+    "fastapi",
 )
 
 
@@ -53,9 +63,7 @@ def git_sha(start: Path | None = None) -> str | None:
     """The commit of the checkout holding the package (or ``start``), or None outside git."""
     where = start or Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

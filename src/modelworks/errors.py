@@ -21,10 +21,7 @@ class MissingExtraError(UserError):
 
     def __init__(self, package: str, extra: str, purpose: str = "") -> None:
         what = f" ({purpose})" if purpose else ""
-        super().__init__(
-            f"the package '{package}' is needed{what}: install it with "
-            f"pip install 'modelworks[{extra}]'"
-        )
+        super().__init__(f"the package '{package}' is needed{what}: install it with pip install 'modelworks[{extra}]'")
 
 
 def require(module: str, extra: str, purpose: str = ""):

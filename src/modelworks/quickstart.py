@@ -34,7 +34,9 @@ def _load(name: str):
     return getattr(module, "quickstart", None)
 
 
-def run_quickstart(out: Path | None = None, only: list[str] | None = None) -> list[tuple[str, QuickstartResult | None, float]]:
+def run_quickstart(
+    out: Path | None = None, only: list[str] | None = None
+) -> list[tuple[str, QuickstartResult | None, float]]:
     from rich.console import Console
 
     from modelworks.errors import UserError

@@ -20,7 +20,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 def new_run_dir(job: str, root: str | Path = "runs") -> Path:
     """A fresh ``root/<job>-<UTC timestamp>`` folder (suffixed if that name is taken)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = Path(root) / f"{job}-{stamp}"
     path, n = base, 1
     while path.exists():

@@ -95,8 +95,7 @@ class SampleStore:
         marks = ",".join("?" for _ in statuses)
         with self._lock:
             cur = self._db.execute(
-                f"SELECT sample_id, input FROM samples WHERE run=? AND task=? AND status IN ({marks})"
-                " ORDER BY rowid",
+                f"SELECT sample_id, input FROM samples WHERE run=? AND task=? AND status IN ({marks}) ORDER BY rowid",
                 (run, task, *statuses),
             )
             return [(sid, json.loads(inp) if inp is not None else None) for sid, inp in cur.fetchall()]
@@ -125,8 +124,18 @@ class SampleStore:
             cur = self._db.execute(sql + " ORDER BY rowid", args)
             out = cur.fetchall()
         return [
-            SampleRow(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None,
-                      json.loads(r[5]) if r[5] else None, r[6], r[7], r[8], r[9])
+            SampleRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                json.loads(r[4]) if r[4] else None,
+                json.loads(r[5]) if r[5] else None,
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+            )
             for r in out
         ]
 

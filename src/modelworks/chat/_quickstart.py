@@ -14,7 +14,9 @@ def quickstart(out_dir: Path) -> QuickstartResult:
     from modelworks.runs import Run
     from modelworks.store import SampleStore, process
 
-    texts = [f"The {a} {b} sat on the {c}." for a in ("red", "old", "tiny") for b in ("cat", "dog") for c in ("mat", "log")]
+    texts = [
+        f"The {a} {b} sat on the {c}." for a in ("red", "old", "tiny") for b in ("cat", "dog") for c in ("mat", "log")
+    ]
     run = Run.create("chat-quickstart", config=TinyLMConfig(), out=out_dir, seed=0)
     model, _ = build_tiny_lm(TinyLMConfig(), texts * 4, out_dir / "tiny-lm")
     chat = get_model(f"hf/{out_dir / 'tiny-lm'}", device="cpu")
@@ -22,9 +24,13 @@ def quickstart(out_dir: Path) -> QuickstartResult:
     with SampleStore(out_dir / "samples.sqlite") as store:
         store.add(run.job, "generate", prompts)
         t0 = time.perf_counter()
-        counts = process(store, run.job, "generate",
-                         lambda p: chat.generate([{"role": "user", "content": p}], GenerateConfig(max_tokens=16)),
-                         concurrency=1)
+        counts = process(
+            store,
+            run.job,
+            "generate",
+            lambda p: chat.generate([{"role": "user", "content": p}], GenerateConfig(max_tokens=16)),
+            concurrency=1,
+        )
         secs = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
     results = {"params": n_params, "samples_done": counts["done"], "generate_seconds": secs}

@@ -50,7 +50,9 @@ class MockChat:
 
 
 @register_provider("mock")
-def _mock(model: str = "", responses: Sequence[str] | None = None, fn: Any = None, prefix: str = "", **_: Any) -> MockChat:
+def _mock(
+    model: str = "", responses: Sequence[str] | None = None, fn: Any = None, prefix: str = "", **_: Any
+) -> MockChat:
     if model in ("", "echo"):
         return MockChat(responses=responses, fn=fn, name=f"mock/{model or 'echo'}", prefix=prefix)
     if model == "fixed":

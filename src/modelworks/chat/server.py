@@ -12,33 +12,35 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from modelworks.chat._registry import get_model
 from modelworks.chat._types import ChatModel, GenerateConfig
 from modelworks.errors import require
 
 
+class ChatRequest(BaseModel):
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+
+
+class CompletionRequest(BaseModel):
+    model: str | None = None
+    prompt: str | list[str]
+    max_tokens: int | None = Field(default=16, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+
+
 def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | None = None):
     fastapi = require("fastapi", "web", "modelworks serve")
-    from pydantic import BaseModel, Field
-
-    class ChatRequest(BaseModel):
-        model: str | None = None
-        messages: list[dict[str, Any]]
-        max_tokens: int | None = Field(default=256, ge=1)
-        temperature: float = Field(default=0.0, ge=0.0)
-        top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-        seed: int | None = None
-        stop: str | list[str] | None = None
-
-    class CompletionRequest(BaseModel):
-        model: str | None = None
-        prompt: str | list[str]
-        max_tokens: int | None = Field(default=16, ge=1)
-        temperature: float = Field(default=0.0, ge=0.0)
-        top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-        seed: int | None = None
-        stop: str | list[str] | None = None
-
     app = fastapi.FastAPI(title="modelworks serve")
 
     def check_key(authorization: str | None = fastapi.Header(default=None)) -> None:
@@ -86,7 +88,9 @@ def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | No
             "object": "text_completion",
             "created": int(time.time()),
             "model": req.model or model_id,
-            "choices": [{"index": i, "text": t, "finish_reason": "stop", "logprobs": None} for i, t in enumerate(texts)],
+            "choices": [
+                {"index": i, "text": t, "finish_reason": "stop", "logprobs": None} for i, t in enumerate(texts)
+            ],
             "usage": usage(),
         }
 
@@ -107,7 +111,9 @@ def _from_wire(m: dict[str, Any]) -> dict[str, Any]:
     return {"role": m["role"], "content": content}
 
 
-def serve(model_spec: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, model_id: str | None = None) -> None:
+def serve(
+    model_spec: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, model_id: str | None = None
+) -> None:
     """Load ``mock`` or a local HF directory and serve it until interrupted."""
     uvicorn = require("uvicorn", "web", "modelworks serve")
     spec = model_spec if model_spec.startswith(("mock", "hf/")) else f"hf/{model_spec}"

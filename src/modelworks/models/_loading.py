@@ -20,6 +20,14 @@ def resolve_model_path(spec: str | Path) -> str:
     return text  # a hub id such as org/name
 
 
+def quiet_transformers() -> None:
+    """No per-shard progress bars or advisory warnings from transformers in our output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def _hub_error(spec: str, exc: Exception) -> UserError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return UserError(
@@ -32,6 +40,7 @@ def load_tokenizer(spec: str | Path, padding_side: str = "left"):
     from transformers import AutoTokenizer
 
     path = resolve_model_path(spec)
+    quiet_transformers()
     try:
         tok = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -48,6 +57,7 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto"):
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(spec)
+    quiet_transformers()
     torch_dtype = {"auto": "auto", "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
     if torch_dtype is None:
         raise UserError(f"dtype '{dtype}' is not one of auto, fp32, bf16, fp16")

@@ -71,13 +71,19 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, extra_tokens: I
     return fast
 
 
-def build_tiny_lm(config: TinyLMConfig, texts: Iterable[str] | None = None, out_dir: str | Path | None = None, tokenizer=None):
+def build_tiny_lm(
+    config: TinyLMConfig, texts: Iterable[str] | None = None, out_dir: str | Path | None = None, tokenizer=None
+):
     """A randomly initialised tiny Llama and its tokenizer; saved to ``out_dir`` when given.
 
     Give either ``texts`` (a tokenizer is trained on them) or a ready ``tokenizer``.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from modelworks.models._loading import quiet_transformers
+
+    quiet_transformers()
 
     if tokenizer is None:
         if texts is None:

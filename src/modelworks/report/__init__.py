@@ -1,6 +1,6 @@
 """Tables and plots for run reports (``report.md`` beside PNG files)."""
 
-from modelworks.report._plots import line_plot, bar_plot, save_figure
+from modelworks.report._plots import bar_plot, line_plot, save_figure
 from modelworks.report._results import update_results_section
 from modelworks.report._tables import fmt, markdown_table, rich_table
 

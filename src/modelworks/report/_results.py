@@ -6,7 +6,9 @@ from pathlib import Path
 
 from modelworks.runs import atomic_write_text
 
-_HEADER = "# Results\n\nEvery number here was measured by the command shown beside it; the run folders hold the raw output.\n"
+_HEADER = (
+    "# Results\n\nEvery number here was measured by the command shown beside it; the run folders hold the raw output.\n"
+)
 
 
 def update_results_section(section: str, markdown: str, path: str | Path = "docs/RESULTS.md") -> Path:

@@ -21,6 +21,7 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
     """A GitHub-flavoured Markdown table; numbers formatted with :func:`fmt`."""
+
     def cell(v: Any) -> str:
         return fmt(v, digits).replace("|", "\\|").replace("\n", " ")
 
