@@ -168,3 +168,13 @@ def test_image_parts_travel_as_data_urls(tmp_path):
             [{"role": "user", "content": [{"type": "text", "text": "what?"}, {"type": "image", "image": img}]}]
         )
         assert out == "what?|1|data:image/png;base64,"
+
+
+def test_serve_a_local_hf_model(tiny_lm_dir):
+    local = get_model(f"hf/{tiny_lm_dir}", device="cpu")
+    msgs = [{"role": "user", "content": "question 3: what is 3 plus 3?"}]
+    expected = local.generate(msgs, GenerateConfig(max_tokens=6))
+    with thread_server(create_app(local, model_id="tiny")) as base:
+        remote = get_model("openai/tiny", base_url=base, cache=False)
+        assert remote.generate(msgs, GenerateConfig(max_tokens=6)) == expected  # greedy: same text over HTTP
+        assert isinstance(remote.complete("question 3:", GenerateConfig(max_tokens=4)), str)

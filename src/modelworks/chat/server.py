@@ -116,7 +116,8 @@ def serve(
 ) -> None:
     """Load ``mock`` or a local HF directory and serve it until interrupted."""
     uvicorn = require("uvicorn", "web", "modelworks serve")
-    spec = model_spec if model_spec.startswith(("mock", "hf/")) else f"hf/{model_spec}"
+    is_spec = model_spec == "mock" or model_spec.startswith(("mock/", "hf/"))
+    spec = model_spec if is_spec else f"hf/{model_spec}"
     model = get_model(spec)
     app = create_app(model, model_id=model_id or model_spec, api_key=api_key)
     uvicorn.run(app, host=host, port=port, log_level="warning")
