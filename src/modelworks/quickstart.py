@@ -49,6 +49,7 @@ def run_quickstart(
     if unknown:
         raise UserError(f"unknown capability '{unknown[0]}' for --only; choose from {', '.join(CAPABILITIES)}")
     results = []
+    failed: list[str] = []
     for name in names:
         fn = _load(name)
         if fn is None:
@@ -56,15 +57,24 @@ def run_quickstart(
             continue
         console.print(f"[bold]quickstart[/bold] {name} ...")
         t0 = time.perf_counter()
-        res = fn(root / name)
+        try:
+            res = fn(root / name)
+        except Exception as exc:  # noqa: BLE001 - one capability failing must not hide the others
+            failed.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            res = QuickstartResult({"FAILED": failed[-1].split(": ", 1)[1]})
         results.append((name, res, time.perf_counter() - t0))
     rows = []
     for name, res, secs in results:
         if res is None:
-            rows.append((name, "not implemented yet", "—", "—"))
+            rows.append((name, "not implemented yet", "—"))
         else:
             nums = ", ".join(f"{k}={fmt(v, 3)}" for k, v in res.headline.items())
-            rows.append((name, nums, f"{secs:.1f}s", str(res.report) if res.report else "—"))
-    console.print(rich_table("modelworks quickstart", ["capability", "headline", "time", "report"], rows))
-    console.print(f"runs in {root}")
+            rows.append((name, nums, f"{secs:.1f}s"))
+    console.print(rich_table("modelworks quickstart", ["capability", "headline", "time"], rows))
+    for name, res, _ in results:
+        if res is not None and res.report is not None:
+            console.print(f"{name:>9} report: {res.report}", soft_wrap=True)
+    console.print(f"runs in {root}", soft_wrap=True)
+    if failed:
+        raise UserError(f"quickstart: {len(failed)} capability(ies) failed — {'; '.join(failed)}")
     return results
