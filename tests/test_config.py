@@ -118,7 +118,7 @@ def shipped_configs() -> list[Path]:
 def test_every_config_folder_has_a_kind():
     kinds = {p.parent.name for p in shipped_configs() if p.parent.parent == REPO / "configs"}
     assert kinds <= set(CONFIG_KINDS), f"add these to CONFIG_KINDS: {kinds - set(CONFIG_KINDS)}"
-    assert set(CONFIG_FILES) <= {p.name for p in shipped_configs()}
+    assert set(CONFIG_FILES) <= {f"{p.parent.name}/{p.name}" for p in shipped_configs()}
 
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: str(p.relative_to(REPO)))

@@ -26,8 +26,8 @@ from modelworks.errors import ConfigError
 T = TypeVar("T")
 
 # Which dataclass a YAML under configs/<kind>/ describes (used by `modelworks validate` and the
-# test that loads every shipped config). A capability with several config files points at the class
-# per file name in CONFIG_FILES.
+# test that loads every shipped config). A capability with several kinds of config file names the
+# class per file in CONFIG_FILES ("<kind>/<file name>").
 CONFIG_KINDS: dict[str, str] = {
     "models": "modelworks.models:TinyLMConfig",
 }
@@ -269,7 +269,7 @@ def config_class(path: str | Path, kind: str | None = None) -> type:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    target = CONFIG_FILES.get(p.name) if kind is None and p.parent.name in CONFIG_KINDS else None
+    target = CONFIG_FILES.get(f"{p.parent.name}/{p.name}") if kind is None else None
     kind = kind or p.parent.name
     target = target or CONFIG_KINDS.get(kind)
     if target is None:
