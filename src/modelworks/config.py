@@ -30,8 +30,14 @@ T = TypeVar("T")
 # class per file in CONFIG_FILES ("<kind>/<file name>").
 CONFIG_KINDS: dict[str, str] = {
     "models": "modelworks.models:TinyLMConfig",
+    "esc": "modelworks.esc.runner:EscRunConfig",
+    "guard": "modelworks.guard.pipeline:EvalConfig",
 }
-CONFIG_FILES: dict[str, str] = {}
+CONFIG_FILES: dict[str, str] = {
+    "guard/build.yaml": "modelworks.guard.build:BuildConfig",
+    "guard/judge.yaml": "modelworks.guard.judge:HarmJudgeConfig",
+    "guard/guardrank.yaml": "modelworks.guard.guardrank:GuardRankConfig",
+}
 
 __all__ = [
     "config_class",

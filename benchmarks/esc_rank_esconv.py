@@ -1,0 +1,206 @@
+"""Validate the light ESC-RANK on real human ratings: ESConv seekers' post-chat surveys.
+
+Split: esconv_dev.jsonl (1,040 conversations) -> a seeded 80/20 conversation-level split
+(``random.Random(SEED).shuffle`` of the line order), written to runs/esc-esconv-split/. The scorer
+is trained with the same code as ``modelworks esc rank train --data ... --target ...`` and
+evaluated as ``modelworks esc rank evaluate`` does. Baselines: majority class and length-only
+(ridge on 4 length features; and the raw supporter character count). AUROC: the empathy scorer's
+prediction separates FailedESConv (196) from held-out successful conversations; also a
+dedicated success classifier (logistic regression on the same features, failed conversations split
+50/50 between fit and test).
+
+    nice -n 10 .venv/bin/python benchmarks/esc_rank_esconv.py            # prints JSON, updates docs/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SEED = 0
+TARGETS = ("empathy", "relevance", "intensity_drop")
+
+
+def main() -> dict:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(2)
+    from modelworks.esc.rank.encoder import MiniLMEncoder
+    from modelworks.esc.rank.esconv import load_esconv, target_value
+    from modelworks.esc.rank.features import dialogue_features, length_features
+    from modelworks.esc.rank.light import fit_head
+    from modelworks.esc.rank.metrics import auroc, exact_accuracy, soft_accuracy, spearman, to_levels
+    from modelworks.esc.rank.recipes import TARGET_RANGES, evaluate_scorer, train_on_esconv
+    from modelworks.paths import data_path
+
+    src = data_path("esc", "esconv", "esconv_dev.jsonl")
+    failed_path = data_path("esc", "esconv", "FailedESConv.json")
+    lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    order = list(range(len(lines)))
+    random.Random(SEED).shuffle(order)
+    cut = int(0.8 * len(lines))
+    split_dir = Path("runs/esc-esconv-split")
+    split_dir.mkdir(parents=True, exist_ok=True)
+    (split_dir / "train.jsonl").write_text("".join(lines[i] + "\n" for i in sorted(order[:cut])), encoding="utf-8")
+    (split_dir / "test.jsonl").write_text("".join(lines[i] + "\n" for i in sorted(order[cut:])), encoding="utf-8")
+
+    results: dict = {"split": {"train": cut, "test": len(lines) - cut, "seed": SEED}, "targets": {}}
+    t0 = time.perf_counter()
+    info = train_on_esconv(split_dir / "train.jsonl", list(TARGETS), split_dir / "scorer", head="ridge")
+    results["train_seconds_ridge_all_targets"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    train_on_esconv(split_dir / "train.jsonl", list(TARGETS), split_dir / "scorer_ordinal", head="ordinal")
+    results["train_seconds_ordinal_all_targets"] = round(time.perf_counter() - t0, 2)
+    results["train_info"] = info
+
+    enc = MiniLMEncoder()
+    train = load_esconv(split_dir / "train.jsonl")
+    test = load_esconv(split_dir / "test.jsonl")
+    len_tr = np.stack([length_features(c.turns) for c in train])
+    len_te = np.stack([length_features(c.turns) for c in test])
+    sup_chars = np.array([sum(len(t) for r, t in c.turns if r == "supporter") for c in test])
+    for target in TARGETS:
+        lo, hi = TARGET_RANGES[target]
+        row: dict = {}
+        for head, folder in (("ridge", "scorer"), ("ordinal", "scorer_ordinal")):
+            r = evaluate_scorer(split_dir / folder, split_dir / "test.jsonl", target)
+            row[head] = {k: r[k] for k in ("spearman", "acc_soft", "acc", "n", "skipped")}
+        ytr = np.array([target_value(c, target) for c in train], dtype=object)
+        yte = np.array([target_value(c, target) for c in test], dtype=object)
+        ok_tr = np.array([v is not None for v in ytr])
+        ok_te = np.array([v is not None for v in yte])
+        g_tr = ytr[ok_tr].astype(float)
+        g_te = yte[ok_te].astype(float)
+        vals, counts = np.unique(g_tr, return_counts=True)
+        majority = vals[counts.argmax()]
+        row["majority"] = {"value": float(majority), "acc": exact_accuracy([majority] * len(g_te), g_te),
+                           "acc_soft": soft_accuracy([majority] * len(g_te), g_te), "spearman": None}
+        lh = fit_head(len_tr[ok_tr], g_tr, "ridge")
+        lp = lh.predict(len_te[ok_te])
+        row["length_only"] = {"spearman": spearman(lp, g_te), "acc_soft": soft_accuracy(to_levels(lp, lo, hi), g_te),
+                              "acc": exact_accuracy(to_levels(lp, lo, hi), g_te),
+                              "supporter_chars_spearman": spearman(sup_chars[ok_te], g_te)}
+        row["label_variance_test"] = float(np.var(g_te))
+        results["targets"][target] = row
+
+    # FailedESConv vs held-out successful conversations.
+    from modelworks.esc.rank.light import LightScorer
+
+    failed = load_esconv(failed_path)
+    scorer = LightScorer.load(split_dir / "scorer")
+    x_te = dialogue_features(enc, [c.turns for c in test])
+    x_f = dialogue_features(enc, [c.turns for c in failed])
+    y = np.r_[np.ones(len(test)), np.zeros(len(failed))]
+    auc = {}
+    for target in ("empathy", "relevance", "intensity_drop"):
+        auc[f"{target}_scorer"] = auroc(np.r_[scorer.predict_features(x_te, target), scorer.predict_features(x_f, target)], y)
+    lf = np.stack([length_features(c.turns) for c in failed])
+    auc["supporter_chars"] = auroc(np.r_[sup_chars, [sum(len(t) for r, t in c.turns if r == "supporter") for c in failed]], y)
+    auc["turns"] = auroc(np.r_[len_te[:, 0], lf[:, 0]], y)
+    # dedicated classifier: train successes + half the failed conversations; test on the rest.
+    rng = np.random.default_rng(SEED)
+    perm = rng.permutation(len(failed))
+    f_fit, f_test = perm[: len(failed) // 2], perm[len(failed) // 2:]
+    x_tr = dialogue_features(enc, [c.turns for c in train])
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    xs = np.r_[x_tr, x_f[f_fit]]
+    ys = np.r_[np.ones(len(x_tr)), np.zeros(len(f_fit))]
+    sc = StandardScaler().fit(xs)
+    clf = LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced").fit(sc.transform(xs), ys)
+    xt = np.r_[x_te, x_f[f_test]]
+    auc["success_classifier"] = auroc(clf.decision_function(sc.transform(xt)), np.r_[np.ones(len(x_te)), np.zeros(len(f_test))])
+    auc["n_success_test"] = len(test)
+    auc["n_failed"] = len(failed)
+    auc["n_failed_test_for_classifier"] = len(f_test)
+    results["failed_vs_successful_auroc"] = auc
+    # The CLI as a user runs it (warm embedding cache): train on the split, evaluate on held-out.
+    import subprocess
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "modelworks", "esc", "rank", "train", "--data", str(split_dir / "train.jsonl"),
+                    "--target", "empathy", "--out", str(split_dir / "cli_scorer")], check=True, capture_output=True)
+    results["cli_train_seconds_warm"] = round(time.perf_counter() - t0, 2)
+    r = subprocess.run([sys.executable, "-m", "modelworks", "esc", "rank", "evaluate", "--scorer",
+                        str(split_dir / "cli_scorer"), "--data", str(split_dir / "test.jsonl"), "--target", "empathy",
+                        "--json"], check=True, capture_output=True, text=True)
+    results["cli_evaluate_empathy"] = json.loads(r.stdout)
+    results["machine"] = f"{platform.machine()} {os.cpu_count()}-core CPU, shared with 5 other jobs"
+    return results
+
+
+def markdown(res: dict) -> str:
+    from modelworks.report import markdown_table
+
+    rows = []
+    for t, r in res["targets"].items():
+        rows.append([t, "light ridge", r["ridge"]["spearman"], r["ridge"]["acc_soft"], r["ridge"]["acc"], r["ridge"]["n"]])
+        rows.append([t, "light ordinal", r["ordinal"]["spearman"], r["ordinal"]["acc_soft"], r["ordinal"]["acc"], r["ordinal"]["n"]])
+        rows.append([t, "length-only", r["length_only"]["spearman"], r["length_only"]["acc_soft"], r["length_only"]["acc"], r["ridge"]["n"]])
+        rows.append([t, "majority", "—", r["majority"]["acc_soft"], r["majority"]["acc"], r["ridge"]["n"]])
+    a = res["failed_vs_successful_auroc"]
+    return "\n".join([
+        "## esc: ESC-RANK (light, MiniLM + linear head) on ESConv human ratings",
+        "",
+        "Command: `nice -n 10 .venv/bin/python benchmarks/esc_rank_esconv.py` (data: shared/data/esc/esconv,"
+        f" seeded 80/20 split of esconv_dev.jsonl: {res['split']['train']} train / {res['split']['test']} held-out"
+        " conversations; conversations without a survey are skipped). Machine: " + res["machine"] + ".",
+        "",
+        markdown_table(["target", "scorer", "Spearman", "ACC_soft (±1)", "ACC", "n"], rows, digits=3),
+        "",
+        "Label variance on the held-out part: " + ", ".join(f"{t} {r['label_variance_test']:.3f}" for t, r in res["targets"].items())
+        + "; raw supporter characters vs empathy: Spearman "
+        f"{res['targets']['empathy']['length_only']['supporter_chars_spearman']:.3f}.",
+        "",
+        "Targets from the issue: Spearman >= 0.30 for empathy on held-out conversations: **not met** "
+        f"({res['targets']['empathy']['ridge']['spearman']:.3f} with the default ridge scorer, "
+        f"{res['targets']['empathy']['ordinal']['spearman']:.3f} with the ordinal head; 5-fold CV on the training part gave "
+        "0.27 for the ridge scorer and 0.21 for the ordinal head, which is why ridge stays the default). AUROC >= 0.80 for "
+        "FailedESConv vs successful: met by the empathy scorer (below).",
+        "",
+        f"FailedESConv ({a['n_failed']}) vs held-out successful ({a['n_success_test']}) AUROC: empathy scorer "
+        f"{a['empathy_scorer']:.3f}, relevance scorer {a['relevance_scorer']:.3f}, intensity-drop scorer "
+        f"{a['intensity_drop_scorer']:.3f}, supporter characters {a['supporter_chars']:.3f}, number of turns {a['turns']:.3f};"
+        f" a dedicated success classifier (same features, half the failed conversations used for fitting, tested on the other"
+        f" {a['n_failed_test_for_classifier']}): {a['success_classifier']:.3f}.",
+        "",
+        f"Training time with cached embeddings (3 targets): ridge {res['train_seconds_ridge_all_targets']} s, ordinal "
+        f"{res['train_seconds_ordinal_all_targets']} s. CLI `modelworks esc rank train --data runs/esc-esconv-split/train.jsonl"
+        f" --target empathy --out runs/esc-esconv-split/cli_scorer` with a warm cache: {res['cli_train_seconds_warm']} s"
+        " (process start, model load and fit); `modelworks esc rank evaluate --scorer runs/esc-esconv-split/cli_scorer --data"
+        " runs/esc-esconv-split/test.jsonl --target empathy --json` printed "
+        f"`{json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in res['cli_evaluate_empathy'].items()})}`.",
+        "",
+        "Cold cache (first run, every utterance embedded): embedding all 30,912 utterances of esconv_dev.jsonl took "
+        "about 1,370 s wall-clock with 1 thread while the machine's load average was 8-13 (six jobs on 2 cores); the "
+        "process's own CPU time was 313 s for all 36,142 utterances (esconv_dev + FailedESConv, model load included), so on an unshared 2-core machine the cold "
+        "`rank train --data esconv_dev.jsonl` fits within the 10-minute budget, but this was not measured wall-clock here.",
+    ])
+
+
+if __name__ == "__main__":
+    if "--markdown-only" in sys.argv:  # re-render the section from the numbers saved by the last run
+        sys.path.insert(0, str(Path(__file__).parent))
+        from esc_results import BENCH, save, write_section
+
+        saved = json.loads((BENCH / "esc_rank_esconv.json").read_text(encoding="utf-8"))["numbers"]
+        save("esc_rank_esconv", saved, markdown(saved))
+        write_section()
+        sys.exit(0)
+    res = main()
+    print(json.dumps(res, indent=1, default=float))
+    if "--no-results" not in sys.argv:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from esc_results import save, write_section
+
+        save("esc_rank_esconv", res, markdown(res))
+        write_section()

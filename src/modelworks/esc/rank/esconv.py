@@ -1,0 +1,93 @@
+"""ESConv conversations (``esconv_dev.jsonl`` and ``FailedESConv.json``) as speaker turns + survey.
+
+Both schemas are read: the HF re-format (``dialog[{text, speaker: usr|sys}]``) and the original one
+(``dialog[{content, speaker: seeker|supporter|speaker|listener}]``; in FailedESConv "speaker" is
+the seeker and "listener" the supporter). Targets from the seeker's post-chat survey:
+``empathy`` and ``relevance`` (1-5) and ``intensity_drop`` = initial - final emotion intensity.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelworks.errors import UserError
+
+__all__ = ["Conversation", "load_esconv", "TARGETS", "target_value"]
+
+TARGETS = ("empathy", "relevance", "intensity_drop")
+_SEEKER = {"usr", "seeker", "speaker"}
+_SUPPORTER = {"sys", "supporter", "listener"}
+
+
+@dataclass
+class Conversation:
+    id: str
+    turns: list[tuple[str, str]]  # (seeker | supporter, text)
+    survey: dict[str, str] = field(default_factory=dict)
+    situation: str = ""
+
+
+def target_value(conv: Conversation, target: str) -> float | None:
+    """The survey value of ``target`` or None when the conversation has no post-chat survey."""
+    if target not in TARGETS:
+        raise UserError(f"unknown ESConv target '{target}'; choose from {', '.join(TARGETS)}")
+    s = conv.survey
+    try:
+        if target == "intensity_drop":
+            return float(s["initial_emotion_intensity"]) - float(s["final_emotion_intensity"])
+        return float(s[target])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _parse(record: dict, where: str, default_id: str) -> Conversation:
+    if not isinstance(record, dict) or not isinstance(record.get("dialog"), list):
+        raise UserError(f"{where}: missing field 'dialog' (a list of turns)")
+    turns = []
+    for j, t in enumerate(record["dialog"]):
+        if not isinstance(t, dict):
+            raise UserError(f"{where}: dialog[{j}] is not an object")
+        speaker = t.get("speaker")
+        text = t.get("text", t.get("content"))
+        if speaker in _SEEKER:
+            role = "seeker"
+        elif speaker in _SUPPORTER:
+            role = "supporter"
+        else:
+            raise UserError(f"{where}: dialog[{j}] field 'speaker' is {speaker!r}; expected usr/sys or seeker/supporter")
+        if not isinstance(text, str):
+            raise UserError(f"{where}: dialog[{j}] has no 'text' (or 'content') string")
+        turns.append((role, text.strip()))
+    survey = (record.get("survey_score") or {}).get("seeker") or {}
+    return Conversation(id=str(record.get("id", default_id)), turns=turns, survey=dict(survey),
+                        situation=str(record.get("situation", "")))
+
+
+def load_esconv(path: str | Path) -> list[Conversation]:
+    """Read ESConv JSONL (one conversation per line) or a JSON list (FailedESConv.json)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"ESConv file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    out = []
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        for i, r in enumerate(records):
+            out.append(_parse(r, f"{p} item {i}", str(i)))
+    else:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{p} line {n}: not valid JSON ({exc.msg})") from None
+            out.append(_parse(r, f"{p} line {n}", str(n - 1)))
+    if not out:
+        raise UserError(f"{p}: no conversations")
+    return out

@@ -1,0 +1,212 @@
+"""The light CPU ESC-RANK: a linear regression or ordinal head on MiniLM dialogue features.
+
+One head per target (an ESC dimension, or an ESConv survey field), and per language where a
+language has enough examples (``<dim>@<lang>``; otherwise the pooled head is used). Heads:
+
+- ``ridge``: one ridge regression per feature group (embeddings; length + anchor similarities,
+  see :mod:`modelworks.esc.rank.features`) on standardised features, each penalty chosen by
+  leave-one-out CV (scikit-learn ``RidgeCV``); the two predictions are averaged after putting the
+  second on the first one's scale. The score is that average, the level its rounding into [low, high];
+- ``ordinal``: multinomial logistic regression over the levels; the score is the expected level.
+
+Saved as ``scorer.json`` (settings) + ``heads.npz`` (the arrays), so loading needs no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from modelworks.errors import UserError
+
+__all__ = ["Head", "GroupHead", "LightScorer", "fit_head", "fit_group_head", "train_light", "MIN_PER_LANGUAGE"]
+
+MIN_PER_LANGUAGE = 40
+ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+
+@dataclass
+class Head:
+    kind: str
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray         # (d,) for ridge, (classes, d) for ordinal
+    intercept: np.ndarray    # () for ridge, (classes,) for ordinal
+    classes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cols: tuple[int, int] = (0, 0)  # the feature columns it reads; (0, 0) = all
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.cols != (0, 0):
+            x = x[:, self.cols[0]:self.cols[1]]
+        z = (x - self.mean) / self.scale
+        if self.kind == "ridge":
+            return z @ self.coef + self.intercept
+        logits = z @ self.coef.T + self.intercept
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(1, keepdims=True)
+        return p @ self.classes
+
+
+@dataclass
+class GroupHead:
+    """Ridge heads on feature groups, averaged after putting each on the first head's scale."""
+
+    heads: list[Head]
+    loc: np.ndarray     # mean of each head's predictions on the training rows
+    spread: np.ndarray  # their standard deviation
+    kind: str = "group"
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = np.mean([(h.predict(x) - m) / s for h, m, s in zip(self.heads, self.loc, self.spread, strict=True)], axis=0)
+        return self.loc[0] + self.spread[0] * z
+
+
+def fit_group_head(x: np.ndarray, y: np.ndarray, groups: list[tuple[int, int]]) -> GroupHead:
+    heads = []
+    for a, b in groups:
+        h = fit_head(x[:, a:b], y, "ridge")
+        h.cols = (a, b)
+        heads.append(h)
+    preds = [h.predict(x) for h in heads]
+    return GroupHead(heads, np.array([p.mean() for p in preds]), np.array([max(p.std(), 1e-6) for p in preds]))
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, kind: str = "ridge") -> Head:
+    mean = x.mean(0)
+    scale = x.std(0)
+    scale[scale < 1e-6] = 1.0
+    z = (x - mean) / scale
+    if kind == "ridge":
+        from sklearn.linear_model import RidgeCV
+
+        m = RidgeCV(alphas=ALPHAS).fit(z, y)
+        return Head("ridge", mean, scale, np.asarray(m.coef_, dtype=np.float64), np.asarray(m.intercept_))
+    if kind == "ordinal":
+        from sklearn.linear_model import LogisticRegression
+
+        classes = np.unique(y)
+        if len(classes) < 2:
+            return Head("ridge", mean, scale, np.zeros(x.shape[1]), np.asarray(float(classes[0])))
+        m = LogisticRegression(C=0.01, max_iter=2000).fit(z, y.astype(int))
+        coef, icpt = m.coef_, m.intercept_
+        if len(classes) == 2:  # sklearn's binary form -> two softmax rows
+            coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+            icpt = np.array([0.0, icpt[0]])
+        return Head("ordinal", mean, scale, coef, icpt, m.classes_.astype(float))
+    raise UserError(f"unknown head '{kind}'; use ridge or ordinal")
+
+
+@dataclass
+class LightScorer:
+    targets: list[str]
+    low: int
+    high: int
+    heads: dict
+    head_kind: str = "ridge"
+    encoder_dir: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    def _encoder(self):
+        from modelworks.esc.rank.encoder import MiniLMEncoder
+
+        return MiniLMEncoder(self.encoder_dir)
+
+    def features(self, dialogues: Sequence[Sequence[tuple[str, str]]]) -> np.ndarray:
+        from modelworks.esc.rank.features import dialogue_features
+
+        return dialogue_features(self._encoder(), dialogues)
+
+    def predict_features(self, x: np.ndarray, target: str, languages: Sequence[str] | None = None) -> np.ndarray:
+        if target not in self.targets:
+            raise UserError(f"this scorer has no target '{target}'; it was trained on {', '.join(self.targets)}")
+        out = self.heads[target].predict(x)
+        if languages is not None:
+            langs = np.asarray(list(languages))
+            for lang in set(langs):
+                key = f"{target}@{lang}"
+                if key in self.heads:
+                    sel = langs == lang
+                    out[sel] = self.heads[key].predict(x[sel])
+        return out
+
+    def score(self, dialogues, target: str, languages=None) -> np.ndarray:
+        return self.predict_features(self.features(dialogues), target, languages)
+
+    def save(self, out: str | Path) -> Path:
+        from modelworks.runs import atomic_write_json
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays, spec = {}, {}
+        for name, h in self.heads.items():
+            parts = h.heads if isinstance(h, GroupHead) else [h]
+            for i, part in enumerate(parts):
+                for key in ("mean", "scale", "coef", "intercept", "classes"):
+                    arrays[f"{name}|{i}|{key}"] = np.asarray(getattr(part, key))
+            if isinstance(h, GroupHead):
+                arrays[f"{name}|loc"], arrays[f"{name}|spread"] = h.loc, h.spread
+            spec[name] = {"kind": h.kind, "parts": [p.kind for p in parts], "cols": [list(p.cols) for p in parts]}
+        np.savez(out / "heads.npz", **arrays)
+        atomic_write_json(out / "scorer.json", {
+            "form": "light", "targets": self.targets, "low": self.low, "high": self.high,
+            "head_kind": self.head_kind, "encoder_dir": self.encoder_dir,
+            "heads": spec, "meta": self.meta})
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> LightScorer:
+        path = Path(path)
+        spec_file = path / "scorer.json"
+        if not spec_file.is_file() or not (path / "heads.npz").is_file():
+            raise UserError(f"{path} is not a light scorer folder (needs scorer.json and heads.npz)")
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        arrays = np.load(path / "heads.npz")
+        heads: dict = {}
+        for n, h in spec["heads"].items():
+            parts = [Head(kind, *(arrays[f"{n}|{i}|{k}"] for k in ("mean", "scale", "coef", "intercept", "classes")),
+                          cols=tuple(h["cols"][i])) for i, kind in enumerate(h["parts"])]
+            heads[n] = GroupHead(parts, arrays[f"{n}|loc"], arrays[f"{n}|spread"]) if h["kind"] == "group" else parts[0]
+        return cls(spec["targets"], spec["low"], spec["high"], heads, spec.get("head_kind", "ridge"),
+                   spec.get("encoder_dir"), spec.get("meta", {}))
+
+
+def train_light(
+    x: np.ndarray,
+    labels: dict[str, Sequence[float | None]],
+    low: int,
+    high: int,
+    languages: Sequence[str] | None = None,
+    head: str = "ridge",
+    encoder_dir: str | None = None,
+) -> LightScorer:
+    """Fit one head per target on the rows whose label is not None (+ per-language heads)."""
+    from modelworks.esc.rank.features import COMPACT_COLS, EMBED_COLS, FEATURE_DIM
+
+    if x.shape[1] != FEATURE_DIM:
+        raise UserError(f"features have {x.shape[1]} columns, expected {FEATURE_DIM}")
+    groups = [(EMBED_COLS.start, EMBED_COLS.stop), (COMPACT_COLS.start, COMPACT_COLS.stop)]
+
+    def fit(xs: np.ndarray, ys: np.ndarray):
+        return fit_group_head(xs, ys, groups) if head == "ridge" else fit_head(xs, ys, head)
+
+    heads: dict = {}
+    langs = np.asarray(list(languages)) if languages is not None else None
+    counts = {}
+    for target, ys in labels.items():
+        y = np.array([np.nan if v is None else float(v) for v in ys])
+        ok = ~np.isnan(y)
+        if ok.sum() < 2:
+            raise UserError(f"target '{target}' has {int(ok.sum())} labelled examples; at least 2 are needed")
+        heads[target] = fit(x[ok], y[ok])
+        counts[target] = int(ok.sum())
+        if langs is not None and len(set(langs[ok])) > 1:
+            for lang in sorted(set(langs[ok])):
+                sel = ok & (langs == lang)
+                if sel.sum() >= MIN_PER_LANGUAGE:
+                    heads[f"{target}@{lang}"] = fit(x[sel], y[sel])
+    return LightScorer(list(labels), low, high, heads, head, encoder_dir, {"train_counts": counts})

@@ -1,0 +1,176 @@
+"""ESC-RANK scorers: the light MiniLM head beats the majority baseline; the LoRA form trains and scores."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from modelworks.errors import UserError
+from modelworks.esc.rank.metrics import exact_accuracy, soft_accuracy, spearman, to_levels
+
+WARM = ["I'm so sorry you're going through this, that sounds really painful.",
+        "It makes sense that you feel this way; anyone would be hurt.",
+        "Thank you for trusting me with this. You're not alone.",
+        "I can hear how exhausted you are, and your feelings are valid.",
+        "That must be so hard. I'm here with you."]
+COLD = ["Ok.", "Please provide more details.", "This is not my problem.", "Noted. Anything else?",
+        "You should just get over it."]
+
+
+def synthetic(n: int, seed: int) -> list[dict]:
+    """Dialogues whose empathy score is the number of warm replies (0-4) among 5."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        k = rng.randint(0, 4)
+        replies = [rng.choice(WARM) for _ in range(k)] + [rng.choice(COLD) for _ in range(5 - k)]
+        rng.shuffle(replies)
+        utts = ["AI assistant：Hello, tell me what's on your mind."]
+        for r in replies:
+            utts += ["ESC-Role：I had a terrible week at work.", "AI assistant：" + r]
+        out.append({"utterances": utts, "scores": {"empathic": k, "fluency": 3}, "language": "en"})
+    return out
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELWORKS_CACHE", str(tmp_path / "cache"))
+
+
+def test_metrics_by_hand():
+    assert exact_accuracy([1, 2, 3], [1, 2, 4]) == pytest.approx(2 / 3)
+    assert soft_accuracy([0, 2, 4], [1, 4, 4]) == pytest.approx(2 / 3)
+    assert list(to_levels([-0.7, 1.49, 1.51, 9], 0, 4)) == [0, 1, 2, 4]
+    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert np.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_light_scorer_beats_majority_on_synthetic(tmp_path, cache, cli):
+    train = write_jsonl(tmp_path / "train.jsonl", synthetic(80, 0))
+    test_rows = synthetic(40, 1)
+    test = write_jsonl(tmp_path / "test.jsonl", test_rows)
+    from modelworks.esc.rank.recipes import train_on_annotations
+
+    info = train_on_annotations(train, tmp_path / "scorer")
+    assert info["dimensions"] == ["fluency", "empathic"] and info["dialogues"] == 80
+    r = cli("esc", "rank", "evaluate", "--scorer", str(tmp_path / "scorer"), "--data", str(test), "--json",
+            env={"MODELWORKS_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    emp = res["dimensions"]["empathic"]
+    gold = [row["scores"]["empathic"] for row in test_rows]
+    majority = max(set(gold), key=[g for g in gold].count)
+    maj_acc = exact_accuracy([majority] * len(gold), gold)
+    assert emp["n"] == 40
+    assert emp["acc"] > maj_acc + 0.1
+    assert emp["spearman"] > 0.6
+    assert emp["acc_soft"] >= emp["acc"]
+    # the trained scorer scores a run's dialogues into ESC-Eval's score format
+    from modelworks.chat import MockChat
+    from modelworks.esc.runner import EscRunConfig, run_esc
+    from modelworks.esc.scoring import rank_run, read_scores
+
+    cards = [{"base": "Age: 1\nProblem: a", "base_biaozhu": "x", "res": "家庭生活", "source": "ESconv",
+              "language": "english", "id": 1}]
+    (tmp_path / "c.json").write_text(json.dumps(cards), encoding="utf-8")
+    run = run_esc(EscRunConfig(cards=str(tmp_path / "c.json")), tmp_path / "run",
+                  agent=MockChat(fn=lambda m: "I had a terrible week at work."), model=MockChat(fn=lambda m: WARM[0]))
+    rank_run(run, tmp_path / "scorer")
+    s = read_scores(run)["0"]
+    assert set(s) == {"empathic", "fluency"} and s["empathic"] >= 3
+
+
+def test_ordinal_head_and_esconv_format_cli(tmp_path, cache, cli):
+    rng = random.Random(0)
+    rows = []
+    for i in range(60):
+        k = rng.randint(0, 4)
+        dialog = []
+        for j in range(5):
+            dialog += [{"text": "I lost my job and feel awful.", "speaker": "usr"},
+                       {"text": rng.choice(WARM) if j < k else rng.choice(COLD), "speaker": "sys", "strategy": "Others"}]
+        survey = {"initial_emotion_intensity": "5"}
+        if i % 10:
+            survey.update({"empathy": str(k + 1), "relevance": "4", "final_emotion_intensity": str(5 - k)})
+        rows.append({"id": i, "dialog": dialog, "survey_score": {"seeker": survey, "supporter": {}}})
+    data = write_jsonl(tmp_path / "esconv.jsonl", rows)
+    env = {"MODELWORKS_CACHE": str(tmp_path / "cache")}
+    r = cli("esc", "rank", "train", "--data", str(data), "--target", "empathy", "--target", "intensity_drop",
+            "--head", "ordinal", "--out", str(tmp_path / "s"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["skipped_without_survey"] == {"empathy": 6, "intensity_drop": 6}
+    r = cli("esc", "rank", "evaluate", "--scorer", str(tmp_path / "s"), "--data", str(data), "--target", "empathy",
+            "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert {"spearman", "acc_soft", "n"} <= set(res)
+    assert res["n"] == 54 and res["skipped"] == 6 and res["spearman"] > 0.5 and 0 <= res["acc_soft"] <= 1
+
+
+def test_bad_annotation_input_one_line(tmp_path, cli):
+    cases = [
+        ({"utterances": ["AI assistant：hi", "ESC-Role：x", "AI assistant：y"], "scores": {"empathic": 7}},
+         "score 'empathic' must be an integer 0..4"),
+        ({"utterances": ["AI assistant：hi", "ESC-Role：x", "AI assistant：y"], "scores": {"kindness": 2}},
+         "unknown dimension 'kindness'"),
+        ({"scores": {"empathic": 2}}, "missing field 'utterances'"),
+        ({"utterances": ["hi", "ESC-Role：x", "AI assistant：y"], "scores": {"empathic": 2}},
+         "utterance 0 must start with 'AI assistant："),
+    ]
+    for row, msg in cases:
+        f = write_jsonl(tmp_path / "bad.jsonl", [row])
+        r = cli("esc", "rank", "train", "--annotations", str(f), "--out", str(tmp_path / "s"))
+        assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "bad.jsonl line 1" in r.stderr
+    (tmp_path / "broken.jsonl").write_text("{not json\n")
+    r = cli("esc", "rank", "train", "--annotations", str(tmp_path / "broken.jsonl"), "--out", str(tmp_path / "s"))
+    assert r.returncode == 2 and "line 1: not valid JSON" in r.stderr
+    r = cli("esc", "rank", "evaluate", "--scorer", str(tmp_path / "nope"), "--data", str(tmp_path / "broken.jsonl"))
+    assert r.returncode == 2 and "not a scorer folder" in r.stderr
+
+
+@pytest.mark.slow
+def test_lora_form_trains_adapters_per_dimension_and_language(tmp_path, tiny_lm_dir):
+    from modelworks.esc.rank.recipes import evaluate_scorer, train_on_annotations
+
+    rows = synthetic(4, 2)
+    rows += [{**r, "language": "zh"} for r in synthetic(2, 3)]
+    data = write_jsonl(tmp_path / "a.jsonl", rows)
+    info = train_on_annotations(data, tmp_path / "lora", form="lora", base_model=str(tiny_lm_dir), epochs=3,
+                                lr=3e-3, max_length=96)
+    assert info["adapters"] == ["empathic_en", "empathic_zh", "fluency_en", "fluency_zh"]
+    for name, h in info["history"].items():
+        assert h["last_loss"] < h["first_loss"], name
+        assert (tmp_path / "lora" / "adapters" / name / "adapter_config.json").is_file()
+    res = evaluate_scorer(tmp_path / "lora", data)
+    assert set(res["dimensions"]) == {"empathic", "fluency"}
+    for v in res["dimensions"].values():
+        assert 0.0 <= v["acc"] <= v["acc_soft"] <= 1.0 and v["n"] == 6
+
+
+def test_lora_needs_base_model(tmp_path):
+    from modelworks.esc.rank.recipes import train_on_annotations
+
+    data = write_jsonl(tmp_path / "a.jsonl", synthetic(3, 0))
+    with pytest.raises(UserError, match="--base-model"):
+        train_on_annotations(data, tmp_path / "x", form="lora")
+
+
+def test_official_example_scores_as_annotations(tmp_path, shared_data):
+    from modelworks.esc.rank.annotations import load_annotations, pair_files
+
+    ex = shared_data / "esc" / "examples"
+    rows = pair_files(ex / "dialogue_Qwen_7B_en.json", ex / "esc_rank_scores_Qwen_7B_en.json", "en")
+    rows += pair_files(ex / "dialogue_Qwen_7B_zh.json", ex / "esc_rank_scores_Qwen_7B_zh.json", "zh")
+    items = load_annotations(write_jsonl(tmp_path / "ex.jsonl", rows))
+    assert len(items) == 6 and {it.language for it in items} == {"en", "zh"}
+    assert items[0].scores == {"fluency": 3, "diversity": 3, "empathic": 3, "suggestion": 3, "human": 1, "tech": 3,
+                               "overall": 2}

@@ -1,0 +1,185 @@
+"""The dialogue runner: export formats, retries, errors, resume after SIGKILL, HTTP providers, configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from modelworks.chat import MockChat
+from modelworks.config import load_config
+from modelworks.esc.runner import EscRunConfig, read_dialogues, run_esc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_cards(path: Path, n: int) -> Path:
+    cards = [{"base": f"Age: {i}\nGender: F\nOccupation: x\nProblem: problem {i}", "base_biaozhu": "x",
+              "res": "家庭生活", "source": "ESconv", "language": "english", "id": 1000 + i} for i in range(n)]
+    path.write_text(json.dumps(cards), encoding="utf-8")
+    return path
+
+
+def card_of(msgs):  # the scripted providers answer with the card's problem number
+    return msgs[0]["content"].split("problem ")[1].split("\n")[0].split("'")[0] if "problem " in msgs[0]["content"] else "?"
+
+
+def test_run_exports_both_formats(tmp_path):
+    cards = write_cards(tmp_path / "c.json", 4)
+    agent = MockChat(fn=lambda m: f"seeker about {card_of(m)}")
+    model = MockChat(fn=lambda m: "reply")
+    out = run_esc(EscRunConfig(cards=str(cards), concurrency=3, model_label="M"), tmp_path / "run", agent=agent, model=model)
+    d = json.loads((out / "dialogues.json").read_text(encoding="utf-8"))
+    assert list(d) == ["0", "1", "2", "3"] and all(len(v) == 11 for v in d.values())
+    assert d["2"][1] == "ESC-Role：seeker about 2"
+    recs = read_dialogues(out)
+    assert [r.card_id for r in recs] == [1000, 1001, 1002, 1003] and recs[0].model == "M"
+    assert recs[0].utterances == d["0"]
+    res = json.loads((out / "results.json").read_text())
+    assert res["done"] == 4 and res["error"] == 0
+    assert (out / "config.yaml").is_file() and (out / "report.md").is_file()
+
+
+def test_provider_errors_retried_then_recorded_then_resumed(tmp_path):
+    cards = write_cards(tmp_path / "c.json", 3)
+    flaky = {"n": 0}
+
+    def model_fn(msgs):
+        user = msgs[1]["content"]
+        if "about 0" in user and flaky["n"] < 1:  # card 0: one transient failure
+            flaky["n"] += 1
+            raise ConnectionError("transient")
+        if "about 2" in user:  # card 2: always fails
+            raise RuntimeError("server down")
+        return "ok"
+
+    agent = MockChat(fn=lambda m: f"about {card_of(m)}")
+    cfg = EscRunConfig(cards=str(cards), concurrency=1, max_retries=2, retry_wait=0.01)
+    out = run_esc(cfg, tmp_path / "run", agent=agent, model=MockChat(fn=model_fn))
+    res = json.loads((out / "results.json").read_text())
+    assert res["done"] == 2 and res["error"] == 1
+    assert "server down" in (out / "report.md").read_text()
+    con = sqlite3.connect(out / "samples.sqlite")
+    assert con.execute("SELECT attempts, error FROM samples WHERE sample_id='2'").fetchone()[1].startswith("RuntimeError")
+    con.close()
+    assert set(json.loads((out / "dialogues.json").read_text())) == {"0", "1"}
+    # Rerun with a working model: only the failed card is redone.
+    model2 = MockChat(fn=lambda m: "fine")
+    out = run_esc(cfg, tmp_path / "run", agent=agent, model=model2)
+    res = json.loads((out / "results.json").read_text())
+    assert res["done"] == 3 and res["dialogues_this_session"] == 1 and len(model2.calls) == 5
+
+
+SLOW_RUN = """
+import sys, time
+from modelworks.chat import MockChat
+from modelworks.esc.runner import EscRunConfig, run_esc
+def slow(m):
+    time.sleep(0.15)
+    return "slow reply"
+run_esc(EscRunConfig(cards=sys.argv[1], concurrency=1), sys.argv[2],
+        agent=MockChat(fn=lambda m: "seeker"), model=MockChat(fn=slow))
+"""
+
+
+def _done(db: Path) -> dict[str, str]:
+    if not db.exists():
+        return {}
+    try:
+        con = sqlite3.connect(db, timeout=5)
+        rows = con.execute("SELECT sample_id, output FROM samples WHERE status='done'").fetchall()
+        con.close()
+        return dict(rows)
+    except sqlite3.OperationalError:
+        return {}
+
+
+def test_resume_after_sigkill(tmp_path):
+    cards = write_cards(tmp_path / "c.json", 8)
+    out = tmp_path / "run"
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    proc = subprocess.Popen([sys.executable, str(script), str(cards), str(out)], cwd=REPO)
+    deadline = time.time() + 60
+    while len(_done(out / "samples.sqlite")) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _done(out / "samples.sqlite")
+    assert 2 <= len(before) < 8, "the run should be killed half-way"
+    model = MockChat(fn=lambda m: "fast reply")
+    run_esc(EscRunConfig(cards=str(cards), concurrency=2), out, agent=MockChat(fn=lambda m: "seeker"), model=model)
+    after = _done(out / "samples.sqlite")
+    assert len(after) == 8
+    assert {k: after[k] for k in before} == before  # finished dialogues were not redone
+    assert len(model.calls) == 5 * (8 - len(before))  # ... only the others were
+    d = json.loads((out / "dialogues.json").read_text())
+    assert sorted(d, key=int) == [str(i) for i in range(8)]
+    con = sqlite3.connect(out / "samples.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 8  # no duplicates
+    con.close()
+    lines = (out / "dialogues.jsonl").read_text().splitlines()
+    assert len(lines) == 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_config_against_local_modelworks_serve(tmp_path, cli):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "modelworks", "serve", "--model", "mock", "--port", str(port)],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/v1"
+        r = cli("esc", "run", str(REPO / "configs" / "esc" / "serve_http.yaml"), "--out", str(tmp_path / "run"),
+                "--set", f"agent_options.base_url={url}", "--set", f"model_options.base_url={url}")
+        assert r.returncode == 0, r.stderr
+        d = json.loads((tmp_path / "run" / "dialogues.json").read_text(encoding="utf-8"))
+        assert len(d) == 3 and all(len(v) == 11 for v in d.values())
+        # mock server echoes the last user message: the ESC model's reply echoes the seeker's turn.
+        for v in d.values():
+            assert v[2].split("：", 1)[1] == v[1].split("：", 1)[1]
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "esc").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(EscRunConfig, path)
+    assert cfg.rounds == 5
+
+
+def test_config_errors_one_line(tmp_path, cli):
+    r = cli("esc", "run", str(REPO / "configs" / "esc" / "mock.yaml"), "--set", "rounds=0", "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "rounds" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_run_with_local_hf_checkpoints(tmp_path, tiny_lm_dir, cli):
+    r = cli("esc", "run", "--cards", "esc/role_cards/test_zh.json", "--agent", f"hf/{tiny_lm_dir}",
+            "--model", f"hf/{tiny_lm_dir}", "--rounds", "1", "--n", "1", "--out", str(tmp_path / "run"),
+            "--set", "agent_max_tokens=6", "--set", "model_max_tokens=6", "--set", "agent_temperature=0")
+    if "data not found" in r.stderr or "no benchmark data" in r.stderr:
+        pytest.skip("shared data absent")
+    assert r.returncode == 0, r.stderr
+    recs = read_dialogues(tmp_path / "run")
+    assert len(recs) == 1 and len(recs[0].utterances) == 3 and recs[0].language == "zh"
