@@ -30,6 +30,7 @@ T = TypeVar("T")
 # class per file in CONFIG_FILES ("<kind>/<file name>").
 CONFIG_KINDS: dict[str, str] = {
     "models": "modelworks.models:TinyLMConfig",
+    "unlearn": "modelworks.unlearn.config:UnlearnConfig",
     "esc": "modelworks.esc.runner:EscRunConfig",
     "guard": "modelworks.guard.pipeline:EvalConfig",
 }

@@ -12,7 +12,6 @@ synthetic pictures drawn here, so their gold answers are known exactly:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from modelworks.guard.transforms import (
     side_by_side,
     typographic_image,
 )
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["BUILTIN_REQUESTS", "BuildConfig", "build_samples", "read_requests"]
 
@@ -84,22 +84,13 @@ class BuildConfig:
 
 
 def read_requests(path: str | Path) -> list[dict[str, str]]:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"requests file not found: {p}")
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not obj.get("request"):
-            raise UserError(f"{p}:{n}: missing field 'request'")
+    for where, obj in read_jsonl(path, "requests file"):
+        if not obj.get("request"):
+            raise UserError(f"{where}: missing field 'request'")
         dim = norm_name(obj.get("dimension", ""))
         if dim not in DIMENSIONS or dim == "truthfulness":
-            raise UserError(f"{p}:{n}: field 'dimension' must be one of privacy, bias, toxicity, legality")
+            raise UserError(f"{where}: field 'dimension' must be one of privacy, bias, toxicity, legality")
         out.append({**obj, "dimension": dim, "subtask": norm_name(obj.get("subtask") or "all")})
     return out
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from modelworks.errors import UserError
 from modelworks.guard.taxonomy import DIMENSIONS, SUBSETS, TRUTHFULNESS_SUBTASKS, norm_language, norm_name
+from modelworks.jsonl import read_jsonl
 
 __all__ = [
     "GuardSample",
@@ -248,19 +249,11 @@ def sample_from_dict(obj: Any, where: str, base: Path | None = None) -> GuardSam
 
 def load_jsonl(path: str | Path) -> list[GuardSample]:
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"samples file not found: {p}")
     out, seen = [], set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
-        s = sample_from_dict(obj, f"{p}:{n}", base=p.parent)
+    for where, obj in read_jsonl(p, "samples file"):
+        s = sample_from_dict(obj, where, base=p.parent)
         if s.id in seen:
-            raise UserError(f"{p}:{n}: duplicate id '{s.id}'")
+            raise UserError(f"{where}: duplicate id '{s.id}'")
         seen.add(s.id)
         out.append(s)
     if not out:

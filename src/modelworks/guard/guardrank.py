@@ -22,6 +22,7 @@ from typing import Any
 
 from modelworks.errors import UserError
 from modelworks.guard.taxonomy import DIMENSIONS, norm_name
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["GUARDRANK_INPUT", "GuardRankConfig", "GuardRank", "read_labelled", "head_of", "guardrank_text"]
 
@@ -62,30 +63,21 @@ class GuardRankConfig:
 
 
 def read_labelled(path: str | Path) -> list[dict[str, Any]]:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"labelled data not found: {p}")
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
+    for where, obj in read_jsonl(path, "labelled data"):
         for key in ("dimension", "prompt", "response", "label"):
             if obj.get(key) is None:
-                raise UserError(f"{p}:{n}: missing field '{key}'")
+                raise UserError(f"{where}: missing field '{key}'")
         dim = norm_name(obj["dimension"])
         if dim not in DIMENSIONS:
-            raise UserError(f"{p}:{n}: unknown dimension '{obj['dimension']}'; expected one of {', '.join(DIMENSIONS)}")
+            raise UserError(f"{where}: unknown dimension '{obj['dimension']}'; expected one of {', '.join(DIMENSIONS)}")
         head = head_of(dim, obj.get("subtask"))
         top = 1 if head == "hallucination" else 3
         if not isinstance(obj["label"], int) or not 0 <= obj["label"] <= top:
-            raise UserError(f"{p}:{n}: field 'label' must be an integer 0..{top} for {head}, got {obj['label']!r}")
+            raise UserError(f"{where}: field 'label' must be an integer 0..{top} for {head}, got {obj['label']!r}")
         out.append({**obj, "dimension": dim, "head": head})
     if not out:
-        raise UserError(f"{p}: no labelled records")
+        raise UserError(f"{path}: no labelled records")
     return out
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.errors import ConfigError, UserError
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["HarmJudgeConfig", "HarmJudge", "read_harm_items", "split_by_behaviour", "agreement",
            "other_judges", "evaluate_judge_cli", "train_judge_cli", "format_evaluation", "judge_inputs"]
@@ -71,29 +72,19 @@ def human_label(item: dict[str, Any]) -> int | None:
 
 
 def read_harm_items(path: str | Path, need_labels: bool = True) -> list[dict[str, Any]]:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"judge data not found: {p}")
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise UserError(f"{p}:{n}: expected a JSON object")
+    for where, obj in read_jsonl(path, "judge data"):
+        n = int(where.rsplit(":", 1)[1])
         if obj.get("generation") is None:
-            raise UserError(f"{p}:{n}: missing field 'generation'")
+            raise UserError(f"{where}: missing field 'generation'")
         if not (obj.get("behavior") or obj.get("test_case")):
-            raise UserError(f"{p}:{n}: needs 'behavior' or 'test_case'")
+            raise UserError(f"{where}: needs 'behavior' or 'test_case'")
         label = human_label(obj)
         if need_labels and label is None:
-            raise UserError(f"{p}:{n}: no human label (human_majority, human_0..2 or label)")
+            raise UserError(f"{where}: no human label (human_majority, human_0..2 or label)")
         out.append({**obj, "_label": label, "_line": n})
     if not out:
-        raise UserError(f"{p}: no items")
+        raise UserError(f"{path}: no items")
     return out
 
 

@@ -18,7 +18,6 @@ A value with no data to compute it from is ``None`` (the reference divides by ze
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 from modelworks.errors import UserError
 from modelworks.guard.taxonomy import DIMENSIONS, TRUTHFULNESS_SUBTASKS, norm_language, norm_name, subtask_kind
+from modelworks.jsonl import read_jsonl
 
 __all__ = [
     "NO_ANSWER",
@@ -159,20 +159,11 @@ def row_from_dict(obj: dict[str, Any], where: str) -> ScoreRow:
 
 
 def read_scores(path: str | Path) -> list[ScoreRow]:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"scores file not found: {p}")
     rows = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
-        rows.append(row_from_dict(obj, f"{p}:{n}"))
+    for where, obj in read_jsonl(path, "scores file"):
+        rows.append(row_from_dict(obj, where))
     if not rows:
-        raise UserError(f"{p}: no scored records")
+        raise UserError(f"{path}: no scored records")
     return rows
 
 

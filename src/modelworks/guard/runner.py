@@ -20,6 +20,7 @@ from typing import Any
 
 from modelworks.chat import ChatModel, GenerateConfig, get_model
 from modelworks.errors import ConfigError, UserError
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["RunConfig", "resolve_model", "sample_messages", "run_guard", "read_responses", "STORE_RUN"]
 
@@ -150,14 +151,4 @@ def read_responses(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if p.is_dir():
         p = p / "responses.jsonl"
-    if not p.is_file():
-        raise UserError(f"responses file not found: {p}")
-    out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
-    return out
+    return [obj for _, obj in read_jsonl(p, "responses file")]

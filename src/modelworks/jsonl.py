@@ -1,0 +1,42 @@
+"""Reading and writing JSONL with one-line errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from modelworks.errors import UserError
+
+__all__ = ["read_jsonl", "write_jsonl"]
+
+
+def read_jsonl(path: str | Path, what: str = "JSONL file") -> list[tuple[str, dict[str, Any]]]:
+    """The objects of a JSONL file, each with its location ``"<file>:<line>"`` for error messages.
+
+    Blank lines are skipped; a missing file, a line that is not JSON, or a line that is not an object
+    raises :class:`UserError` naming ``what``, the file and the line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} not found: {p}")
+    out = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{p}:{n}: expected a JSON object, got {type(obj).__name__}")
+        out.append((f"{p}:{n}", obj))
+    return out
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write rows as JSONL atomically (temp file + rename)."""
+    from modelworks.runs import atomic_write_text
+
+    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
