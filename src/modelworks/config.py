@@ -31,6 +31,7 @@ T = TypeVar("T")
 CONFIG_KINDS: dict[str, str] = {
     "models": "modelworks.models:TinyLMConfig",
     "unlearn": "modelworks.unlearn.config:UnlearnConfig",
+    "tkg": "modelworks.tkg.recipe:TKGRunConfig",
     "esc": "modelworks.esc.runner:EscRunConfig",
     "guard": "modelworks.guard.pipeline:EvalConfig",
 }

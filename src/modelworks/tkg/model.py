@@ -1,0 +1,264 @@
+"""The event generator: a small transformer over entity / relation / time-delta tokens, from scratch.
+
+For a query ``(e, r', ?, t)`` the input is the query token followed by one token per fact of its
+history chain; a fact token is the sum of embeddings of its head entity (in the head slot), relation,
+tail entity (in the tail slot), time delta ``t - t_fact`` (log buckets), and source (H_s / H_e / H_r).
+A few bidirectional attention layers mix them. The answer distribution over *all* entities is one
+softmax (no autoregressive decoding over names), mixed with a copy distribution over the chain's tail
+entities (a pointer over history facts, so repeated and recent answers are easy to predict):
+
+    p(o) = g * softmax(W h_q . E)_o + (1 - g) * sum_{i: tail_i = o} softmax(q . k_i)_i
+
+Reverse knowledge (CoH §4) is how inverse facts ``(o, r^-1, s, t)`` are encoded:
+``text-aware`` gives r^-1 its own embedding, ``ordinary`` reuses r's, ``position-aware`` reuses r's
+but writes the fact in its original orientation (head and tail slots swapped, plus a role flag),
+``none`` trains on forward queries only and keeps inverse facts out of history chains.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelworks.errors import ConfigError
+from modelworks.tkg.examples import Examples
+from modelworks.tkg.history import REVERSE_STYLES, FactTable
+
+__all__ = ["EventGeneratorConfig", "EventGenerator", "TrainSettings", "train_event_generator", "predict_topk",
+           "NUM_TIME_BUCKETS"]
+
+NUM_TIME_BUCKETS = 64
+
+
+@dataclass
+class EventGeneratorConfig:
+    dim: int = 128
+    layers: int = 2
+    heads: int = 4
+    ff_mult: int = 2
+    dropout: float = 0.1
+    history: int = 32
+    augment: bool = True
+    reverse: str = "text-aware"
+    activity_window: int = 0  # > 0: add each entity's event count over the last W time steps (all facts) to the logits
+
+    def __post_init__(self) -> None:
+        if self.activity_window < 0:
+            raise ConfigError(f"key 'activity_window' must be >= 0, got {self.activity_window}")
+        for key in ("dim", "layers", "heads", "history"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
+        if self.dim % self.heads:
+            raise ConfigError(f"key 'dim' ({self.dim}) must be divisible by 'heads' ({self.heads})")
+        if self.reverse not in REVERSE_STYLES:
+            raise ConfigError(f"key 'reverse' must be one of {', '.join(REVERSE_STYLES)}, got {self.reverse!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"key 'dropout' must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 4
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_minutes: float = 60.0
+    max_examples_per_epoch: int = 0  # 0 = all; otherwise a random sample each epoch
+    threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "threads"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise ConfigError(f"key 'lr' must be positive, got {self.lr}")
+
+
+def time_bucket(steps):
+    """Time deltas in dataset steps (>= 1) to 64 buckets: exact up to 16, then 8 buckets per doubling."""
+    import torch
+
+    steps = steps.clamp(min=0)
+    log_part = 16 + torch.floor(8 * torch.log2(steps.clamp(min=16).float() / 16)).long()
+    return torch.where(steps < 16, steps, log_part).clamp(max=NUM_TIME_BUCKETS - 1)
+
+
+def entity_activity(table: FactTable, num_entities: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct times ``T`` and ``log1p`` of each entity's count as a fact's tail in ``[t - window, t)``,
+    shape (len(T) + 1, num_entities); row ``k`` belongs to a query at time ``T[k]`` (the last row to later times)."""
+    times = np.unique(table.time)
+    k_of_fact = np.searchsorted(times, table.time)
+    per_time = np.zeros((len(times) + 1, num_entities), dtype=np.float64)
+    np.add.at(per_time, (k_of_fact + 1, table.tail), 1.0)
+    cum = np.cumsum(per_time, axis=0)  # cum[k] = counts of facts with time < times[k]
+    starts = np.searchsorted(times, np.append(times, times[-1] + window) - window)
+    act = cum[np.arange(len(times) + 1)] - cum[starts]
+    return times, np.log1p(act).astype(np.float32)
+
+
+def _torch_module():
+    import torch
+    from torch import nn
+
+    class _EventGenerator(nn.Module):
+        def __init__(self, cfg: EventGeneratorConfig, num_entities: int, num_relations: int,
+                     table: FactTable, time_step: int) -> None:
+            super().__init__()
+            self.cfg, self.num_entities, self.num_relations = cfg, num_entities, num_relations
+            d = cfg.dim
+            self.entity = nn.Embedding(num_entities, d)
+            n_rel = 2 * num_relations if cfg.reverse == "text-aware" else num_relations
+            self.relation = nn.Embedding(n_rel, d)
+            self.head_slot = nn.Linear(d, d, bias=False)
+            self.tail_slot = nn.Linear(d, d, bias=False)
+            self.delta = nn.Embedding(NUM_TIME_BUCKETS, d)
+            self.source = nn.Embedding(3, d)
+            self.role = nn.Embedding(2, d)
+            self.query_type = nn.Parameter(torch.zeros(d))
+            self.norm_in = nn.LayerNorm(d)
+            self.drop = nn.Dropout(cfg.dropout)
+            # Dropout only on the input tokens: per-layer dropout masks cost more CPU time than they earn here.
+            layer = nn.TransformerEncoderLayer(d, cfg.heads, cfg.ff_mult * d, 0.0, batch_first=True,
+                                               norm_first=True, activation="gelu")
+            self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+            self.norm_out = nn.LayerNorm(d)
+            self.gen = nn.Linear(d, d)
+            self.gen_bias = nn.Parameter(torch.zeros(num_entities))
+            self.ptr_q = nn.Linear(d, d)
+            self.ptr_k = nn.Linear(d, d)
+            self.gate = nn.Linear(d, 1)
+            nn.init.normal_(self.entity.weight, std=0.1)
+            nn.init.normal_(self.relation.weight, std=0.1)
+            self.time_step = int(time_step)
+            for name in ("head", "rel", "tail", "time"):
+                self.register_buffer(f"fact_{name}", torch.as_tensor(getattr(table, name)), persistent=False)
+            if cfg.activity_window > 0:
+                times, act = entity_activity(table, num_entities, cfg.activity_window * self.time_step)
+                self.register_buffer("act_times", torch.as_tensor(times), persistent=False)
+                self.register_buffer("activity", torch.as_tensor(act), persistent=False)
+                self.act_weight = nn.Linear(d, 1)
+
+        def _rel_ids(self, rel):
+            if self.cfg.reverse == "text-aware":
+                return rel
+            return rel % self.num_relations
+
+        def forward(self, q_ent, q_rel, q_time, chains):
+            """Log-probabilities over all entities, shape (B, num_entities)."""
+            valid = chains >= 0
+            ids = chains.clamp(min=0)
+            head, rel, tail = self.fact_head[ids], self.fact_rel[ids], self.fact_tail[ids]
+            inverse = rel >= self.num_relations
+            src = torch.where(head == q_ent[:, None], torch.where(rel == q_rel[:, None], 0, 1), 2)
+            steps = (q_time[:, None] - self.fact_time[ids]) // self.time_step
+            h_slot, t_slot = head, tail
+            if self.cfg.reverse == "position-aware":  # inverse facts in their original orientation
+                h_slot, t_slot = torch.where(inverse, tail, head), torch.where(inverse, head, tail)
+            tok = (self.head_slot(self.entity(h_slot)) + self.tail_slot(self.entity(t_slot))
+                   + self.relation(self._rel_ids(rel)) + self.delta(time_bucket(steps)) + self.source(src)
+                   + self.role(inverse.long()))
+            q_inv = (q_rel >= self.num_relations).long()
+            q = self.head_slot(self.entity(q_ent)) + self.relation(self._rel_ids(q_rel)) + self.role(q_inv)
+            q = q + self.query_type
+            x = torch.cat([q[:, None, :], tok], dim=1)
+            x = self.drop(self.norm_in(x))
+            pad = torch.cat([torch.zeros_like(valid[:, :1]), ~valid], dim=1)
+            x = self.norm_out(self.encoder(x, src_key_padding_mask=pad))
+            hq, hf = x[:, 0], x[:, 1:]
+            gen_logits = self.gen(hq) @ self.entity.weight.T + self.gen_bias
+            if self.cfg.activity_window > 0:  # who is active right now, graph-wide (before the query time)
+                k = torch.searchsorted(self.act_times, q_time)
+                gen_logits = gen_logits + self.act_weight(hq) * self.activity[k]
+            ptr = torch.einsum("bd,bld->bl", self.ptr_q(hq), self.ptr_k(hf)) / math.sqrt(hq.shape[-1])
+            ptr = ptr.masked_fill(~valid, float("-inf"))
+            has_any = valid.any(dim=1, keepdim=True)
+            ptr_p = torch.softmax(torch.where(has_any, ptr, torch.zeros_like(ptr)), dim=-1) * valid
+            copy = torch.zeros_like(gen_logits).scatter_add_(1, tail * valid, ptr_p)
+            g = torch.sigmoid(self.gate(hq))
+            g = torch.where(has_any, g, torch.ones_like(g))
+            p = g * torch.softmax(gen_logits, dim=-1) + (1 - g) * copy
+            return torch.log(p + 1e-12)
+
+    return _EventGenerator
+
+
+def EventGenerator(cfg: EventGeneratorConfig, num_entities: int, num_relations: int, table: FactTable,
+                   time_step: int = 1):
+    """Build the torch module (torch is imported lazily)."""
+    return _torch_module()(cfg, num_entities, num_relations, table, time_step)
+
+
+def _batch(ex: Examples, idx: np.ndarray):
+    import torch
+
+    return (torch.as_tensor(ex.entity[idx]), torch.as_tensor(ex.relation[idx]), torch.as_tensor(ex.time[idx]),
+            torch.as_tensor(ex.chains[idx]))
+
+
+def train_event_generator(model, train: Examples, settings: TrainSettings,
+                          log: Callable[..., None] | None = None,
+                          on_epoch: Callable[[int], None] | None = None) -> dict:
+    """Cross-entropy on the target entity; a plain AdamW loop (kept here until `modelworks.train.fit` lands)."""
+    import torch
+
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    n = len(train)
+    per_epoch = min(n, settings.max_examples_per_epoch) if settings.max_examples_per_epoch > 0 else n
+    steps_per_epoch = math.ceil(per_epoch / settings.batch_size)
+    total = steps_per_epoch * settings.epochs
+    warm = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 5%
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(total, 1))))))
+    t0, step, losses, stopped = time.perf_counter(), 0, [], False
+    for epoch in range(settings.epochs):
+        model.train()
+        order = rng.permutation(n)[:per_epoch]
+        for b in range(steps_per_epoch):
+            idx = order[b * settings.batch_size:(b + 1) * settings.batch_size]
+            logp = model(*_batch(train, idx))
+            loss = torch.nn.functional.nll_loss(logp, torch.as_tensor(train.target[idx]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            if log and (step % 50 == 0 or step == 1):
+                log(step, loss=float(np.mean(losses[-50:])), epoch=epoch, seconds=time.perf_counter() - t0)
+            if (time.perf_counter() - t0) / 60 > settings.max_minutes:
+                stopped = True
+                break
+        if on_epoch:
+            on_epoch(epoch)
+        if stopped:
+            break
+    model.eval()
+    return {"steps": step, "seconds": time.perf_counter() - t0, "final_loss": float(np.mean(losses[-50:])) if losses
+            else None, "stopped_by_time_limit": stopped}
+
+
+def predict_topk(model, ex: Examples, k: int = 100, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` entity ids per query (best first) and their log-probabilities."""
+    import torch
+
+    model.eval()
+    ids, scores = [], []
+    with torch.inference_mode():
+        for b in range(0, len(ex), batch_size):
+            idx = np.arange(b, min(b + batch_size, len(ex)))
+            logp = model(*_batch(ex, idx))
+            top = torch.topk(logp, min(k, logp.shape[1]), dim=1)
+            ids.append(top.indices.numpy())
+            scores.append(top.values.numpy())
+    if not ids:
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+    return np.concatenate(ids), np.concatenate(scores)

@@ -1,0 +1,263 @@
+"""`modelworks tkg run CONFIG`: prepare -> train -> predict -> evaluate -> report.
+
+1. prepare: load the dataset (or write the seeded synthetic one into the run folder), its statistics,
+   and the four rule baselines on the evaluation split;
+2. train: history chains for the training splits, then the event generator from scratch;
+3. predict: top-k entities for every query of the evaluation split (both directions), timed;
+4. evaluate: raw and time-aware filtered Hits@1/3/10 + MRR; ablations (each a separately trained model
+   at the ablation budget, beside the full model retrained at the same budget);
+5. report: results.json, predictions.jsonl (per query), report.md with the rules and the paper's table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from modelworks.errors import ConfigError, UserError
+from modelworks.tkg.model import EventGeneratorConfig, TrainSettings
+from modelworks.tkg.rules import RULES
+from modelworks.tkg.synthetic import SyntheticConfig
+
+__all__ = ["TKGRunConfig", "DataConfig", "Ablation", "run_recipe", "load_run_model"]
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # a folder, or a name under <data root>/tkg/ (e.g. ICEWS14)
+    synthetic: SyntheticConfig | None = None
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.synthetic is None):
+            raise ConfigError("key 'data' needs exactly one of 'path' or 'synthetic'")
+
+
+@dataclass
+class Ablation:
+    name: str
+    augment: bool | None = None
+    reverse: str | None = None
+    history: int | None = None
+
+
+@dataclass
+class TKGRunConfig:
+    data: DataConfig
+    name: str = "tkg"
+    model: EventGeneratorConfig = field(default_factory=EventGeneratorConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    train_splits: list[str] = field(default_factory=lambda: ["train"])
+    eval_split: str = "test"
+    rules: list[str] = field(default_factory=lambda: list(RULES))
+    rule_history: int = 100
+    topk: int = 100
+    ablations: list[Ablation] = field(default_factory=list)
+    ablation_train: TrainSettings | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for s in self.train_splits:
+            if s not in ("train", "valid"):
+                raise ConfigError(f"key 'train_splits' may hold train and valid, got {s!r}")
+        if self.eval_split not in ("valid", "test"):
+            raise ConfigError(f"key 'eval_split' must be valid or test, got {self.eval_split!r}")
+        if self.eval_split in self.train_splits:
+            raise ConfigError(f"key 'eval_split' ({self.eval_split}) must not be a training split")
+        for r in self.rules:
+            if r not in RULES:
+                raise ConfigError(f"key 'rules' has unknown rule {r!r}; choose from {', '.join(RULES)}")
+        if self.topk < 10:
+            raise ConfigError(f"key 'topk' must be >= 10, got {self.topk}")
+        for a in self.ablations:
+            EventGeneratorConfig(**{**self.model.__dict__, **_changes(a)})  # validates the combination
+
+
+def _changes(a: Ablation) -> dict:
+    return {k: v for k, v in (("augment", a.augment), ("reverse", a.reverse), ("history", a.history)) if v is not None}
+
+
+def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):
+    from modelworks.paths import find_data_root
+    from modelworks.tkg.datasets import load_tkg
+    from modelworks.tkg.synthetic import write_synthetic
+
+    if cfg.data.synthetic is not None:
+        folder = write_synthetic(cfg.data.synthetic, run_dir / "data")
+        return load_tkg(folder, name=f"synthetic(seed={cfg.data.synthetic.seed})")
+    p = Path(cfg.data.path or "")
+    if not p.is_dir():
+        root = find_data_root(data_dir)
+        if root is None or not (root / "tkg" / str(cfg.data.path)).is_dir():
+            raise UserError(f"key 'data.path': TKG data folder not found: {cfg.data.path} "
+                            "(a folder, or a name under <data root>/tkg/; set --data-dir or MODELWORKS_DATA)")
+        p = root / "tkg" / str(cfg.data.path)
+    return load_tkg(p)
+
+
+def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
+    from modelworks.tkg.examples import Examples, build_examples
+
+    directions = "forward" if mcfg.reverse == "none" else "both"
+    parts = [build_examples(ds, s, mcfg.history, mcfg.augment, mcfg.reverse != "none", table, directions)
+             for s in splits]
+    return Examples(*(np.concatenate([getattr(p, f) for p in parts])
+                      for f in ("entity", "relation", "time", "target", "chains")),
+                    [q for p in parts for q in p.queries])
+
+
+def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, settings: TrainSettings, log=None):
+    """Train one event generator and evaluate it on the evaluation split."""
+    import torch
+
+    from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.metrics import evaluate_rankings
+    from modelworks.tkg.model import EventGenerator, predict_topk, train_event_generator
+
+    torch.manual_seed(settings.seed)
+    t0 = time.perf_counter()
+    train = _train_examples(ds, table, cfg.train_splits, mcfg)
+    prep_s = time.perf_counter() - t0
+    model = EventGenerator(mcfg, ds.num_entities, ds.num_relations, table, ds.time_step)
+    info = train_event_generator(model, train, settings, log=log)
+    t1 = time.perf_counter()
+    ev = build_examples(ds, cfg.eval_split, mcfg.history, mcfg.augment, mcfg.reverse != "none", table)
+    t2 = time.perf_counter()
+    ids, scores = predict_topk(model, ev, k=min(cfg.topk, ds.num_entities))
+    t3 = time.perf_counter()
+    metrics = evaluate_rankings(ids.tolist(), ev.target.tolist(), ev.filters(ds))
+    info.update({
+        "train_examples": len(train), "prepare_seconds": prep_s, "parameters": sum(p.numel() for p in model.parameters()),
+        "predict_queries": len(ev), "predict_seconds_model": t3 - t2, "predict_seconds_with_chains": t3 - t1,
+        "queries_per_second_model": len(ev) / max(t3 - t2, 1e-9),
+        "queries_per_second_with_chains": len(ev) / max(t3 - t1, 1e-9),
+    })
+    return model, metrics, info, ev, ids, scores
+
+
+def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str | None = None) -> Path:
+    from modelworks.env import seed_everything
+    from modelworks.runs import Run
+    from modelworks.tkg.history import FactTable
+    from modelworks.tkg.rules import run_rule
+
+    seed_everything(cfg.seed)
+    run = Run.create(f"tkg-{cfg.name}", config=cfg, out=out, seed=cfg.seed)
+    with run:
+        # 1. prepare
+        ds = _resolve_data(cfg, run.dir, data_dir)
+        table = FactTable.from_dataset(ds)
+        stats = ds.statistics()
+        rules = {}
+        for rule in cfg.rules:
+            rules[rule] = run_rule(ds, rule, cfg.rule_history, cfg.eval_split)
+            run.log(None, rule=rule, **{f"filtered_{k}": v for k, v in rules[rule]["time_aware_filtered"].items()})
+        # 2-4. train, predict, evaluate
+        model, metrics, info, ev, ids, scores = _fit_and_eval(
+            ds, table, cfg, cfg.model, replace(cfg.train, seed=cfg.seed), log=lambda step, **kv: run.log(step, **kv))
+        import torch
+
+        torch.save(model.state_dict(), run.path("model.pt"))
+        _write_predictions(run.path("predictions.jsonl"), ev, ids, scores)
+        # ablations at their own (smaller) budget, with the full model retrained at that budget
+        ablations = []
+        if cfg.ablations:
+            budget = replace(cfg.ablation_train or cfg.train, seed=cfg.seed)
+            for a in [Ablation(name="full model (ablation budget)"), *cfg.ablations]:
+                mcfg = replace(cfg.model, **_changes(a))
+                _, m, inf, *_ = _fit_and_eval(ds, table, cfg, mcfg, budget)
+                ablations.append({"name": a.name, "changes": _changes(a), "metrics": m, "train": inf})
+                run.log(None, ablation=a.name, filtered_hits1=m["time_aware_filtered"]["hits@1"])
+        results = {
+            "dataset": stats, "dataset_version": ds.version(), "eval_split": cfg.eval_split,
+            "model": metrics, "train": info, "rules": rules, "rule_history": cfg.rule_history,
+            "ablations": ablations,
+        }
+        run.write_results(results)
+        run.write_report(render_report(cfg, ds, results))
+    return run.dir
+
+
+def _write_predictions(path: Path, ev, ids: np.ndarray, scores: np.ndarray) -> None:
+    from modelworks.runs import atomic_write_text
+
+    lines = []
+    for q, row, sc in zip(ev.queries, ids[:, :10].tolist(), scores[:, :10].tolist()):
+        lines.append(json.dumps({"entity": q.entity, "relation": q.relation, "inverse": q.inverse, "time": q.time,
+                                 "target": q.target, "top10": row, "logp": [round(s, 4) for s in sc]}))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _row(name: str, m: dict) -> list:
+    return [name, m["hits@1"], m["hits@3"], m["hits@10"], m["mrr"]]
+
+
+def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
+    from modelworks.report import markdown_table
+    from modelworks.tkg.paper import paper_rows
+
+    info = results["train"]
+    head = ["model", "H@1", "H@3", "H@10", "MRR"]
+    parts = [
+        f"# Temporal KG completion: {cfg.name}\n",
+        f"Dataset: {results['dataset_version']}. Evaluation split: **{cfg.eval_split}**, both directions "
+        f"({results['model']['queries']} queries), single-step (ground truth of earlier timestamps is history).\n",
+        f"Our event generator: {cfg.model.layers} layers, dim {cfg.model.dim}, history L={cfg.model.history}, "
+        f"augmentation={'on' if cfg.model.augment else 'off'}, reverse knowledge={cfg.model.reverse}; "
+        f"{info['parameters']:,} parameters, trained from scratch for {info['steps']} steps of batch "
+        f"{cfg.train.batch_size} (sampled from {info['train_examples']:,} training queries of "
+        f"{'+'.join(cfg.train_splits)}, {info['seconds'] / 60:.1f} min"
+        f"{', stopped by the time limit' if info['stopped_by_time_limit'] else ''}). "
+        f"Inference: {info['queries_per_second_model']:.0f} queries/s (model), "
+        f"{info['queries_per_second_with_chains']:.0f} queries/s including history-chain building, CPU.\n",
+    ]
+    for setting, label in (("time_aware_filtered", "Time-aware filtered"), ("raw", "Raw")):
+        rows = [_row("**ours: event generator**", results["model"][setting])]
+        rows += [_row(f"rule: {r} (L={results['rule_history']})", results["rules"][r][setting]) for r in results["rules"]]
+        paper = paper_rows(ds.name, setting)
+        rows += [[f"paper: {m}", h1, h3, h10, None] for m, h1, h3, h10 in paper]
+        parts.append(f"## {label} Hits@k\n")
+        parts.append(markdown_table(head, rows, digits=3))
+        if paper:
+            table_no = 4 if setting == "time_aware_filtered" else 3
+            parts.append(f"Paper rows: Luo et al. 2024 (Chain of History), Table {table_no}, copied; MRR not reported.\n")
+    if results["ablations"]:
+        parts.append("## Ablation (each row trained separately at the ablation budget)\n")
+        rows = []
+        for a in results["ablations"]:
+            f, r = a["metrics"]["time_aware_filtered"], a["metrics"]["raw"]
+            rows.append([a["name"], f["hits@1"], f["hits@3"], f["hits@10"], r["hits@1"], a["train"]["steps"]])
+        parts.append(markdown_table(["variant", "filtered H@1", "filtered H@3", "filtered H@10", "raw H@1", "steps"],
+                                    rows, digits=3))
+    parts.append("\nMissing candidates count as misses (rank beyond the list, 0 in MRR). Files: results.json, "
+                 "predictions.jsonl (top-10 per query), metrics.jsonl, model.pt.\n")
+    return "\n".join(parts)
+
+
+def load_run_model(run_dir: str | Path, data_dir: str | None = None):
+    """The trained event generator of a finished run folder, with its dataset and fact table."""
+    import torch
+
+    from modelworks.config import load_config
+    from modelworks.tkg.history import FactTable
+    from modelworks.tkg.model import EventGenerator
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.pt").is_file():
+        raise UserError(f"{run_dir}: no model.pt (is it a finished `modelworks tkg run` folder?)")
+    cfg = load_config(TKGRunConfig, run_dir / "config.yaml")
+    ds = _resolve_data(cfg, run_dir, data_dir) if cfg.data.synthetic is None else _load_synthetic_copy(run_dir)
+    table = FactTable.from_dataset(ds)
+    model = EventGenerator(cfg.model, ds.num_entities, ds.num_relations, table, ds.time_step)
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
+    model.eval()
+    return cfg, ds, table, model
+
+
+def _load_synthetic_copy(run_dir: Path):
+    from modelworks.tkg.datasets import load_tkg
+
+    return load_tkg(run_dir / "data")

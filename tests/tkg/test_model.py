@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from modelworks.errors import ConfigError
+from modelworks.tkg.examples import build_examples
+from modelworks.tkg.history import FactTable
+from modelworks.tkg.model import (
+    EventGenerator,
+    EventGeneratorConfig,
+    TrainSettings,
+    entity_activity,
+    predict_topk,
+    train_event_generator,
+)
+
+from ._graphs import chain_graph, rule_graph
+
+
+def test_entity_activity_counts_recent_tails():
+    table = FactTable.from_dataset(rule_graph())
+    times, act = entity_activity(table, 10, window=2)
+    counts = np.rint(np.expm1(act)).astype(int)
+    assert times.tolist() == [0, 1, 2, 3, 4]
+    assert counts[0].sum() == 0  # nothing before the first time
+    assert counts[2, :3].tolist() == [2, 1, 1]  # facts at t=0 and t=1
+    assert counts[4, :6].tolist() == [3, 1, 0, 1, 2, 1]  # facts at t=2 and t=3 only
+
+
+@pytest.mark.parametrize("reverse", ["text-aware", "ordinary", "position-aware", "none"])
+def test_forward_is_a_distribution(reverse):
+    import torch
+
+    ds = chain_graph()
+    table = FactTable.from_dataset(ds)
+    cfg = EventGeneratorConfig(dim=16, layers=1, heads=2, history=4, reverse=reverse, activity_window=3)
+    model = EventGenerator(cfg, ds.num_entities, ds.num_relations, table, ds.time_step)
+    ex = build_examples(ds, "test", 4, table=table)
+    with torch.no_grad():
+        logp = model(*[torch.as_tensor(a) for a in (ex.entity, ex.relation, ex.time, ex.chains)])
+    assert logp.shape == (len(ex), ds.num_entities)
+    assert torch.allclose(logp.exp().sum(1), torch.ones(len(ex)), atol=1e-4)
+
+
+def test_training_learns_the_hand_made_graph():
+    ds = rule_graph()
+    table = FactTable.from_dataset(ds)
+    model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
+                           ds.num_relations, table, ds.time_step)
+    train = build_examples(ds, "train", 4, table=table)
+    info = train_event_generator(model, train, TrainSettings(epochs=60, batch_size=16, lr=0.02))
+    assert info["final_loss"] < 1.0
+    ids, scores = predict_topk(model, train, k=3)
+    assert ids.shape == (len(train), 3) and np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="divisible"):
+        EventGeneratorConfig(dim=10, heads=3)
+    with pytest.raises(ConfigError, match="reverse"):
+        EventGeneratorConfig(reverse="backwards")
+    with pytest.raises(ConfigError, match="activity_window"):
+        EventGeneratorConfig(activity_window=-1)
