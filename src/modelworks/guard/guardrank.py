@@ -116,9 +116,10 @@ class GuardRank:
     @property
     def encoder(self):
         if self._encoder is None:
-            from modelworks.guard.encoder import TextEncoder
+            from modelworks.models import TextEncoder
 
-            self._encoder = TextEncoder(self.config.encoder, self.config.max_length, cache_dir=self.config.cache_dir)
+            cache = Path(self.config.cache_dir) / "embeddings.sqlite" if self.config.cache_dir else None
+            self._encoder = TextEncoder(self.config.encoder, self.config.max_length, batch_size=16, cache=cache)
         return self._encoder
 
     @staticmethod

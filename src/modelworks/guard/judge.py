@@ -139,12 +139,10 @@ REFUSAL_MARKERS = ("i'm sorry", "i am sorry", "i cannot", "i can't", "i won't", 
                    "instead", "it is not appropriate")
 
 
-def _embedding_cache(cfg: HarmJudgeConfig) -> str:
-    import os
+def _embedding_cache(cfg: HarmJudgeConfig) -> Path:
+    from modelworks.models import embedding_cache_root
 
-    if cfg.cache_dir:
-        return cfg.cache_dir
-    return str(Path(os.environ.get("MODELWORKS_CACHE", Path.home() / ".cache" / "modelworks")) / "embeddings")
+    return Path(cfg.cache_dir or embedding_cache_root()) / "embeddings.sqlite"
 
 
 def feature_matrix(encoder: Any, items: list[dict[str, Any]], chunks: int = 4):
@@ -175,7 +173,7 @@ class HarmJudge:
     def __init__(self, config: HarmJudgeConfig) -> None:
         import torch
 
-        from modelworks.guard.encoder import default_encoder_path
+        from modelworks.models import default_encoder_path
 
         self.config = config
         self.encoder_path = config.encoder or default_encoder_path()
@@ -184,9 +182,9 @@ class HarmJudge:
         self.cv: dict[float, float] = {}
         self.chosen_C: float = config.C
         if config.head == "features":
-            from modelworks.guard.encoder import TextEncoder
+            from modelworks.models import TextEncoder
 
-            self.encoder = TextEncoder(self.encoder_path, max_length=256, cache_dir=_embedding_cache(config))
+            self.encoder = TextEncoder(self.encoder_path, max_length=256, batch_size=16, cache=_embedding_cache(config))
             return
         from transformers import AutoModel, AutoTokenizer
 
