@@ -30,6 +30,7 @@ T = TypeVar("T")
 # class per file in CONFIG_FILES ("<kind>/<file name>").
 CONFIG_KINDS: dict[str, str] = {
     "models": "modelworks.models:TinyLMConfig",
+    "train": "modelworks.train.config:TrainConfig",
     "unlearn": "modelworks.unlearn.config:UnlearnConfig",
     "tkg": "modelworks.tkg.recipe:TKGRunConfig",
     "esc": "modelworks.esc.runner:EscRunConfig",
