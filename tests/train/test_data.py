@@ -73,7 +73,7 @@ def test_batch_plan_splits_global_batch_by_rank():
 def test_read_records_errors_name_file_and_line(tmp_path):
     p = tmp_path / "d.jsonl"
     p.write_text('{"text": "ok"}\n{broken\n')
-    with pytest.raises(UserError, match="line 2"):
+    with pytest.raises(UserError, match=":2: not valid JSON"):
         read_records([str(p)])
     with pytest.raises(UserError, match="not found"):
         read_records([str(tmp_path / "none.jsonl")])

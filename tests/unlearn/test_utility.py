@@ -42,7 +42,7 @@ def test_multiple_choice(tiny_lm_dir, tmp_path):
 def test_mc_bad_file(tmp_path):
     p = tmp_path / "mc.jsonl"
     p.write_text('{"question": "q", "choices": ["a"], "answer": 3}\n')
-    with pytest.raises(UserError, match="line 1 key 'answer'"):
+    with pytest.raises(UserError, match=":1: key 'answer'"):
         load_mc_jsonl(p)
     with pytest.raises(UserError, match="not found"):
         load_mc_jsonl(tmp_path / "none.jsonl")
@@ -57,4 +57,4 @@ def test_utility_cli(cli, tmp_path):
     assert out["nlg"]["rep3"] == pytest.approx(0.25) and out["nlg"]["n"] == 1
     p.write_text('{"ref": "x"}\n')
     res = cli("unlearn", "utility", "--nlg", str(p))
-    assert res.returncode == 2 and "line 1 needs keys reference and generation" in res.stderr
+    assert res.returncode == 2 and ":1: needs keys reference and generation" in res.stderr

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_jsonl
 
 __all__ = [
     "IGNORE_INDEX",
@@ -91,19 +92,7 @@ def read_records(paths: Sequence[str]) -> list[dict[str, Any]]:
         if spec.startswith("builtin:"):
             records.extend(builtin_records(spec.split(":", 1)[1]))
             continue
-        p = _resolve(spec)
-        if not p.is_file():
-            raise UserError(f"training data file not found: {spec}")
-        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{p}: line {i} is not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise UserError(f"{p}: line {i} must be a JSON object")
-            records.append(rec)
+        records.extend(rec for _, rec in read_jsonl(_resolve(spec), "training data file"))
     return records
 
 

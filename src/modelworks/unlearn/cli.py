@@ -210,18 +210,12 @@ def utility_cmd(
         rows = load_mc_jsonl(mc)
         out["mc"] = multiple_choice_accuracy(load_causal_lm(model), load_tokenizer(model, padding_side="right"), rows)
     if nlg is not None:
-        if not nlg.is_file():
-            raise UserError(f"NLG file not found: {nlg}")
+        from modelworks.jsonl import read_jsonl
+
         pairs = []
-        for n, line in enumerate(nlg.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{nlg}: line {n} is not valid JSON ({exc.msg})") from None
-            if not isinstance(r, dict) or "reference" not in r or "generation" not in r:
-                raise UserError(f"{nlg}: line {n} needs keys reference and generation")
+        for where, r in read_jsonl(nlg, "NLG file"):
+            if "reference" not in r or "generation" not in r:
+                raise UserError(f"{where}: needs keys reference and generation")
             pairs.append((r["reference"], r["generation"]))
         gens = [g for _, g in pairs]
         out["nlg"] = {"bleu": bleu([r for r, _ in pairs], gens), "rep3": rep_n(gens, 3), "n": len(pairs)}

@@ -13,31 +13,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from modelworks.errors import UserError, require
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["load_mc_jsonl", "multiple_choice_accuracy", "bleu", "rep_n", "mauve_score"]
 
 
 def load_mc_jsonl(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"multiple-choice file not found: {p}")
     rows = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}: line {n} is not valid JSON ({exc.msg})") from None
-        if not isinstance(r, dict) or not all(k in r for k in ("question", "choices", "answer")):
-            raise UserError(f"{p}: line {n} needs keys question, choices, answer")
+    for where, r in read_jsonl(p, "multiple-choice file"):
+        if not all(k in r for k in ("question", "choices", "answer")):
+            raise UserError(f"{where}: needs keys question, choices, answer")
         if not isinstance(r["choices"], list) or not (0 <= int(r["answer"]) < len(r["choices"])):
-            raise UserError(f"{p}: line {n} key 'answer' must index into 'choices'")
+            raise UserError(f"{where}: key 'answer' must index into 'choices'")
         rows.append(r)
     if not rows:
         raise UserError(f"{p}: no questions in the file")
