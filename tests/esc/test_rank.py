@@ -174,3 +174,52 @@ def test_official_example_scores_as_annotations(tmp_path, shared_data):
     assert len(items) == 6 and {it.language for it in items} == {"en", "zh"}
     assert items[0].scores == {"fluency": 3, "diversity": 3, "empathic": 3, "suggestion": 3, "human": 1, "tech": 3,
                                "overall": 2}
+
+
+def test_feature_layout_and_old_scorer_rejected(tmp_path):
+    from modelworks.esc.rank.features import (
+        COMPACT_COLS,
+        EMBED_COLS,
+        FEATURE_DIM,
+        LEXICAL_COLS,
+        dialogue_features,
+        hashed_words,
+        turn_statistics,
+    )
+    from modelworks.esc.rank.light import ESCONV_ALPHAS, LightScorer, train_light
+
+    assert EMBED_COLS.start == 0 and COMPACT_COLS.start < EMBED_COLS.stop and LEXICAL_COLS.stop == FEATURE_DIM
+    v = hashed_words("Thanks thanks, that HELPED a lot!")
+    assert v.shape == (LEXICAL_COLS.stop - LEXICAL_COLS.start,) and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+    assert np.array_equal(v, hashed_words("thanks that helped lot thanks"))  # case, punctuation, 1-letter words
+    assert np.count_nonzero(v) == 4 and not hashed_words("a ?").any()
+
+    class FakeEncoder:  # deterministic unit vectors per text, no model
+        def encode(self, texts):
+            out = np.stack([np.random.default_rng(sum(map(ord, t))).normal(size=384) for t in texts]).astype(np.float32)
+            return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    turns = [("seeker", "I lost my job."), ("supporter", "I'm sorry. What happened?"), ("seeker", "Thanks, I feel better.")]
+    e = FakeEncoder().encode([t for _, t in turns])
+    stats = turn_statistics(turns, e, np.zeros((2, 10), dtype=np.float32))
+    assert stats[0] == pytest.approx(np.log1p(1)) and stats[1] == pytest.approx(np.log1p(2))
+    assert stats[2] == 1.0 and stats[3] == 0.0 and stats[4] == pytest.approx(float(e[1] @ e[0]))
+    assert stats[15] == 1.0  # the supporter speaks in the first person
+    x = dialogue_features(FakeEncoder(), [turns, turns[:1], []])
+    assert x.shape == (3, FEATURE_DIM) and np.isfinite(x).all()
+
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(30, FEATURE_DIM)).astype(np.float32)
+    y = xs[:, 0] + xs[:, LEXICAL_COLS.start]
+    s = train_light(xs, {"empathy": list(y)}, 1, 5, alphas=ESCONV_ALPHAS)
+    assert s.meta["alphas"] == list(ESCONV_ALPHAS) and len(s.heads["empathy"].heads) == 3
+    s.save(tmp_path / "s")
+    again = LightScorer.load(tmp_path / "s")
+    assert np.allclose(again.predict_features(xs, "empathy"), s.predict_features(xs, "empathy"))
+    with pytest.raises(UserError, match="one penalty per feature group"):
+        train_light(xs, {"empathy": list(y)}, 1, 5, alphas=(1.0,))
+    spec = json.loads((tmp_path / "s" / "scorer.json").read_text(encoding="utf-8"))
+    del spec["meta"]["feature_version"]  # a scorer saved before the v2 layout
+    (tmp_path / "s" / "scorer.json").write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(UserError, match="layout v1.*retrain"):
+        LightScorer.load(tmp_path / "s")

@@ -3,10 +3,13 @@
 One head per target (an ESC dimension, or an ESConv survey field), and per language where a
 language has enough examples (``<dim>@<lang>``; otherwise the pooled head is used). Heads:
 
-- ``ridge``: one ridge regression per feature group (embeddings; length + anchor similarities,
-  see :mod:`modelworks.esc.rank.features`) on standardised features, each penalty chosen by
-  leave-one-out CV (scikit-learn ``RidgeCV``); the two predictions are averaged after putting the
-  second on the first one's scale. The score is that average, the level its rounding into [low, high];
+- ``ridge``: one ridge regression per feature group (embeddings; length + anchor similarities +
+  turn statistics; hashed seeker words, see :mod:`modelworks.esc.rank.features`); the first two on
+  standardised features, the word group only centred. Each penalty is fixed (``alphas``; for ESConv
+  :data:`ESCONV_ALPHAS`, chosen by 5-fold cross-validation on the training part of the ESConv split)
+  or chosen by leave-one-out CV (scikit-learn ``RidgeCV``, the default for ESC-Eval annotations).
+  The predictions are averaged after putting each on the first one's scale. The score is that
+  average, the level its rounding into [low, high];
 - ``ordinal``: multinomial logistic regression over the levels; the score is the expected level.
 
 Saved as ``scorer.json`` (settings) + ``heads.npz`` (the arrays), so loading needs no pickle.
@@ -23,10 +26,14 @@ import numpy as np
 
 from modelworks.errors import UserError
 
-__all__ = ["Head", "GroupHead", "LightScorer", "fit_head", "fit_group_head", "train_light", "MIN_PER_LANGUAGE"]
+__all__ = ["Head", "GroupHead", "LightScorer", "fit_head", "fit_group_head", "train_light", "MIN_PER_LANGUAGE",
+           "ESCONV_ALPHAS"]
 
 MIN_PER_LANGUAGE = 40
 ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+# Ridge penalties of the (embedding, compact, lexical) groups chosen by repeated 5-fold CV on the
+# 832 training conversations of the ESConv split (benchmarks/esc_rank_esconv.py), empathy target.
+ESCONV_ALPHAS = (3000.0, 1000.0, 30.0)
 
 
 @dataclass
@@ -66,25 +73,31 @@ class GroupHead:
         return self.loc[0] + self.spread[0] * z
 
 
-def fit_group_head(x: np.ndarray, y: np.ndarray, groups: list[tuple[int, int]]) -> GroupHead:
+def fit_group_head(x: np.ndarray, y: np.ndarray, groups: list[tuple[int, int]],
+                   alphas: Sequence[float | None] | None = None, standardise: Sequence[bool] | None = None) -> GroupHead:
     heads = []
-    for a, b in groups:
-        h = fit_head(x[:, a:b], y, "ridge")
+    for i, (a, b) in enumerate(groups):
+        h = fit_head(x[:, a:b], y, "ridge", alpha=alphas[i] if alphas else None,
+                     standardise=standardise[i] if standardise else True)
         h.cols = (a, b)
         heads.append(h)
     preds = [h.predict(x) for h in heads]
     return GroupHead(heads, np.array([p.mean() for p in preds]), np.array([max(p.std(), 1e-6) for p in preds]))
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, kind: str = "ridge") -> Head:
+def fit_head(x: np.ndarray, y: np.ndarray, kind: str = "ridge", alpha: float | None = None,
+             standardise: bool = True) -> Head:
+    """``alpha=None``: the ridge penalty is chosen from :data:`ALPHAS` by leave-one-out CV.
+    ``standardise=False``: features are only centred (for the L2-normalised word counts)."""
+    x = np.asarray(x, dtype=np.float64)
     mean = x.mean(0)
-    scale = x.std(0)
+    scale = x.std(0) if standardise else np.ones(x.shape[1])
     scale[scale < 1e-6] = 1.0
     z = (x - mean) / scale
     if kind == "ridge":
-        from sklearn.linear_model import RidgeCV
+        from sklearn.linear_model import Ridge, RidgeCV
 
-        m = RidgeCV(alphas=ALPHAS).fit(z, y)
+        m = Ridge(alpha=alpha).fit(z, y) if alpha is not None else RidgeCV(alphas=ALPHAS).fit(z, y)
         return Head("ridge", mean, scale, np.asarray(m.coef_, dtype=np.float64), np.asarray(m.intercept_))
     if kind == "ordinal":
         from sklearn.linear_model import LogisticRegression
@@ -112,9 +125,9 @@ class LightScorer:
     meta: dict = field(default_factory=dict)
 
     def _encoder(self):
-        from modelworks.esc.rank.encoder import MiniLMEncoder
+        from modelworks.esc.rank.encoder import utterance_encoder
 
-        return MiniLMEncoder(self.encoder_dir)
+        return utterance_encoder(self.encoder_dir)
 
     def features(self, dialogues: Sequence[Sequence[tuple[str, str]]]) -> np.ndarray:
         from modelworks.esc.rank.features import dialogue_features
@@ -165,6 +178,12 @@ class LightScorer:
         if not spec_file.is_file() or not (path / "heads.npz").is_file():
             raise UserError(f"{path} is not a light scorer folder (needs scorer.json and heads.npz)")
         spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        from modelworks.esc.rank.features import FEATURE_VERSION
+
+        version = spec.get("meta", {}).get("feature_version", 1)
+        if version != FEATURE_VERSION:
+            raise UserError(f"{spec_file}: scorer uses dialogue-feature layout v{version}, this version computes "
+                            f"v{FEATURE_VERSION}; retrain it with 'modelworks esc rank train'")
         arrays = np.load(path / "heads.npz")
         heads: dict = {}
         for n, h in spec["heads"].items():
@@ -183,16 +202,21 @@ def train_light(
     languages: Sequence[str] | None = None,
     head: str = "ridge",
     encoder_dir: str | None = None,
+    alphas: Sequence[float | None] | None = None,
 ) -> LightScorer:
     """Fit one head per target on the rows whose label is not None (+ per-language heads)."""
-    from modelworks.esc.rank.features import COMPACT_COLS, EMBED_COLS, FEATURE_DIM
+    from modelworks.esc.rank.features import COMPACT_COLS, EMBED_COLS, FEATURE_DIM, FEATURE_VERSION, LEXICAL_COLS
 
     if x.shape[1] != FEATURE_DIM:
         raise UserError(f"features have {x.shape[1]} columns, expected {FEATURE_DIM}")
-    groups = [(EMBED_COLS.start, EMBED_COLS.stop), (COMPACT_COLS.start, COMPACT_COLS.stop)]
+    groups = [(c.start, c.stop) for c in (EMBED_COLS, COMPACT_COLS, LEXICAL_COLS)]
+    if alphas is not None and len(alphas) != len(groups):
+        raise UserError(f"alphas needs one penalty per feature group ({len(groups)}), got {len(alphas)}")
 
     def fit(xs: np.ndarray, ys: np.ndarray):
-        return fit_group_head(xs, ys, groups) if head == "ridge" else fit_head(xs, ys, head)
+        if head == "ridge":
+            return fit_group_head(xs, ys, groups, alphas, standardise=(True, True, False))
+        return fit_head(xs, ys, head)
 
     heads: dict = {}
     langs = np.asarray(list(languages)) if languages is not None else None
@@ -209,4 +233,7 @@ def train_light(
                 sel = ok & (langs == lang)
                 if sel.sum() >= MIN_PER_LANGUAGE:
                     heads[f"{target}@{lang}"] = fit(x[sel], y[sel])
-    return LightScorer(list(labels), low, high, heads, head, encoder_dir, {"train_counts": counts})
+    meta = {"train_counts": counts, "feature_version": FEATURE_VERSION, "feature_dim": FEATURE_DIM}
+    if head == "ridge":
+        meta["alphas"] = list(alphas) if alphas is not None else "leave-one-out CV"
+    return LightScorer(list(labels), low, high, heads, head, encoder_dir, meta)

@@ -4,7 +4,7 @@
   (``form="light"``: MiniLM features + linear heads; ``form="lora"``: LoRA adapters per dimension
   and language on a local HF causal LM, see :mod:`modelworks.esc.rank.lora`).
 - :func:`train_on_esconv`: ESConv conversations -> light heads predicting the seeker's survey
-  (empathy, relevance 1-5; intensity_drop).
+  (empathy, relevance 1-5; intensity_drop); ridge penalties fixed to ``ESCONV_ALPHAS``.
 - :func:`evaluate_scorer`: per-dimension exact ACC, ±1 ACC_soft and Spearman on an annotation
   file, or ``{"spearman", "acc_soft", "n", "skipped"}`` on an ESConv file for one target.
 """
@@ -46,19 +46,20 @@ def _split_esconv_targets(targets: list[str]) -> list[str]:
 
 def train_on_esconv(data: str | Path, targets: list[str], out: str | Path, head: str = "ridge",
                     encoder_dir: str | None = None) -> dict[str, Any]:
-    from modelworks.esc.rank.encoder import MiniLMEncoder
+    from modelworks.esc.rank.encoder import utterance_encoder
     from modelworks.esc.rank.esconv import load_esconv, target_value
     from modelworks.esc.rank.features import dialogue_features
-    from modelworks.esc.rank.light import train_light
+    from modelworks.esc.rank.light import ESCONV_ALPHAS, train_light
 
     targets = _split_esconv_targets(targets)
     t0 = time.perf_counter()
     convs = load_esconv(data)
-    x = dialogue_features(MiniLMEncoder(encoder_dir), [c.turns for c in convs])
+    x = dialogue_features(utterance_encoder(encoder_dir), [c.turns for c in convs])
     labels = {t: [target_value(c, t) for c in convs] for t in targets}
     lows = [TARGET_RANGES[t][0] for t in targets]
     highs = [TARGET_RANGES[t][1] for t in targets]
-    scorer = train_light(x, labels, min(lows), max(highs), head=head, encoder_dir=encoder_dir)
+    scorer = train_light(x, labels, min(lows), max(highs), head=head, encoder_dir=encoder_dir,
+                         alphas=ESCONV_ALPHAS if head == "ridge" else None)
     scorer.meta.update({"data": str(data), "kind": "esconv", "ranges": {t: TARGET_RANGES[t] for t in targets}})
     scorer.save(out)
     skipped = {t: sum(v is None for v in labels[t]) for t in targets}
@@ -78,11 +79,11 @@ def train_on_annotations(data: str | Path, out: str | Path, form: str = "light",
 
         info = train_lora(items, out, dims, **lora_options)
     elif form == "light":
-        from modelworks.esc.rank.encoder import MiniLMEncoder
+        from modelworks.esc.rank.encoder import utterance_encoder
         from modelworks.esc.rank.features import dialogue_features, turns_of_utterances
         from modelworks.esc.rank.light import train_light
 
-        x = dialogue_features(MiniLMEncoder(encoder_dir), [turns_of_utterances(it.utterances) for it in items])
+        x = dialogue_features(utterance_encoder(encoder_dir), [turns_of_utterances(it.utterances) for it in items])
         labels = {d: [it.scores.get(d) for it in items] for d in dims}
         scorer = train_light(x, labels, LOW, HIGH, [it.language for it in items], head=head, encoder_dir=encoder_dir)
         scorer.meta.update({"data": str(data), "kind": "annotations"})
