@@ -33,6 +33,7 @@ CONFIG_KINDS: dict[str, str] = {
     "train": "modelworks.train.config:TrainConfig",
     "unlearn": "modelworks.unlearn.config:UnlearnConfig",
     "tkg": "modelworks.tkg.recipe:TKGRunConfig",
+    "honeypot": "modelworks.honeypot.config:HoneypotRunConfig",
     "esc": "modelworks.esc.runner:EscRunConfig",
     "guard": "modelworks.guard.pipeline:EvalConfig",
 }

@@ -1,0 +1,76 @@
+"""``modelworks honeypot serve``: a deployed classifier behind ``POST /predict`` on 127.0.0.1.
+
+``POST /predict`` with ``{"inputs": N x C x H x W floats in [0, 1]}`` answers ``{"probs": N x K}``
+(after the optional output defence); ``GET /info`` gives the input shape and class count. The
+answers are exactly what :class:`~modelworks.honeypot.defences.ModelBlackBox` would return locally.
+"""
+
+# no ``from __future__ import annotations`` here: FastAPI reads the request model's annotation at runtime
+from typing import Any
+
+from pydantic import BaseModel
+
+from modelworks.errors import UserError, require
+
+__all__ = ["create_predict_app", "serve_model"]
+
+MAX_BATCH = 1024
+
+
+class PredictRequest(BaseModel):
+    inputs: list[Any]
+
+
+def create_predict_app(model, input_shape: tuple[int, int, int], defence=None):
+    fastapi = require("fastapi", "web", "modelworks honeypot serve")
+    import torch
+
+    from modelworks.honeypot.defences import ModelBlackBox
+
+    box = ModelBlackBox(model, defence)
+    with torch.no_grad():
+        num_classes = int(model(torch.zeros(1, *input_shape)).shape[1])
+
+    app = fastapi.FastAPI(title="modelworks honeypot serve")
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"input_shape": list(input_shape), "num_classes": num_classes, "queries": box.queries}
+
+    @app.post("/predict")
+    def predict(req: PredictRequest) -> dict:
+        try:
+            x = torch.tensor(req.inputs, dtype=torch.float32)
+        except (ValueError, TypeError):
+            raise fastapi.HTTPException(status_code=422, detail="inputs must be a nested list of numbers") from None
+        if x.ndim == 3:
+            x = x[None]
+        if tuple(x.shape[1:]) != tuple(input_shape):
+            raise fastapi.HTTPException(
+                status_code=422, detail=f"inputs must have shape N x {' x '.join(map(str, input_shape))}, got {list(x.shape)}"
+            )
+        if len(x) > MAX_BATCH:
+            raise fastapi.HTTPException(status_code=413, detail=f"at most {MAX_BATCH} inputs per request")
+        return {"probs": box.query(x.clamp(0, 1)).tolist()}
+
+    return app
+
+
+def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8100, defence=None) -> None:
+    import json
+    from pathlib import Path
+
+    import uvicorn
+
+    from modelworks.honeypot.victims import load_model
+
+    model = load_model(model_dir)
+    meta_file = Path(model_dir) / "model.json" if Path(model_dir).is_dir() else Path(model_dir).with_suffix(".json")
+    if not meta_file.is_file():
+        raise UserError(f"{meta_file} not found: it records the model's input shape (written by 'honeypot run')")
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    try:
+        shape = tuple(int(v) for v in meta["input_shape"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{meta_file}: field 'input_shape' must be a list [C, H, W]") from None
+    uvicorn.run(create_predict_app(model, shape, defence), host=host, port=port, log_level="warning")
