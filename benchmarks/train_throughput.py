@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main() -> None:
+    load_at_start = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     import torch
     from transformers import (
         LlamaConfig,
@@ -108,7 +109,8 @@ def main() -> None:
 
     meta = {"layers": args.layers, "hidden": args.hidden, "vocab": args.vocab, "batch": args.batch, "seq": args.seq,
             "steps": args.steps, "rounds": args.rounds, "threads": args.threads,
-            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores"}
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
+            "load_average_at_start": load_at_start}
     save("train_throughput", {**result, "_meta": meta}, render(result, meta))
     write_section()
 
@@ -124,13 +126,14 @@ def render(result: dict, meta: dict) -> str:
     return "\n".join([
         "### Training throughput: `modelworks train` vs Hugging Face `Trainer` (CPU)",
         "",
-        f"Command: `OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/train_throughput.py` — random Llama "
+        f"Command: `OMP_NUM_THREADS={meta['threads']} .venv/bin/python benchmarks/train_throughput.py"
+        f"{'' if meta['threads'] == 1 else ' --threads ' + str(meta['threads'])}` — random Llama "
         f"{result['params'] / 1e6:.1f}M parameters ({meta['layers']} layers, hidden {meta['hidden']}, vocab "
         f"{meta['vocab']}), batch {meta['batch']} x {meta['seq']} packed tokens, AdamW (torch), clip 1.0, constant lr, "
         f"{meta['steps']} steps per run, {meta['rounds']} alternated rounds in one process, {meta['threads']} torch "
-        f"thread. Machine: {meta['machine']}, **shared with other jobs while measured**: wall-clock tokens/s swing "
-        "with the other jobs' load, so the CPU-time rate (tokens per CPU-second of the training loop, which "
-        "contention barely moves with one thread) is reported beside it.",
+        f"thread(s). Machine: {meta['machine']}, load average at start "
+        f"{meta.get('load_average_at_start', 'not recorded')} (wall-clock tokens/s swing with other jobs' load; the "
+        "CPU-time rate, tokens per CPU-second of the training loop, is reported beside it).",
         "",
         markdown_table(["run", "modelworks tok/s", "HF tok/s", "wall ratio", "modelworks tok/CPU-s",
                         "HF tok/CPU-s", "CPU ratio"], rows),
