@@ -194,7 +194,7 @@ def _deepspeed(model, env: DistEnv, cfg) -> Parallel:
 def deepspeed_initialize(par: Parallel, optimizer, cfg) -> Parallel:  # pragma: no cover - needs [deepspeed]
     """Wrap model + our optimizer in a DeepSpeed ZeRO engine (``engine.backward`` / ``engine.step``).
 
-    Not exercised here (DeepSpeed is not installed on the development machine).
+    Checked against the single-process losses by tests/train/test_deepspeed.py where DeepSpeed is installed.
     """
     from modelworks.errors import require
 
