@@ -41,17 +41,19 @@ def reference(tmp_path_factory) -> list[float]:
 
 
 def test_two_process_modes_match_single_process(reference, tmp_path):
-    fsdp_ckpt, tp_ckpt = (tmp_path / m / "checkpoints" / "step-00000005" for m in ("fsdp", "tp"))
+    ddp_ckpt, fsdp_ckpt, tp_ckpt = (tmp_path / m / "checkpoints" / "step-00000005" for m in ("ddp", "fsdp", "tp"))
     runs = _torchrun(2, [
-        COMMON + ["parallel=ddp", "batch_size=2", f"out={tmp_path / 'ddp'}"],
+        COMMON + ["parallel=ddp", "batch_size=2", "save_every=5", f"out={tmp_path / 'ddp'}"],
         COMMON + ["parallel=fsdp", "batch_size=2", "save_every=5", f"out={tmp_path / 'fsdp'}"],
         COMMON + ["parallel=tp", "batch_size=4", "save_every=5", f"out={tmp_path / 'tp'}"],
         COMMON + ["parallel=pp", "batch_size=4", "pp_microbatches=2", f"out={tmp_path / 'pp'}"],
         # resume the sharded runs from their step-5 checkpoints (full state gathered / scattered)
         COMMON + ["parallel=fsdp", "batch_size=2", f"resume={fsdp_ckpt}", f"out={tmp_path / 'fsdp-resumed'}"],
         COMMON + ["parallel=tp", "batch_size=4", f"resume={tp_ckpt}", f"out={tmp_path / 'tp-resumed'}"],
+        COMMON + ["parallel=ddp", "batch_size=2", f"resume={ddp_ckpt}", f"out={tmp_path / 'ddp-resumed'}"],
     ], tmp_path)
-    ddp, fsdp, tp, pp, fsdp_resumed, tp_resumed = (r["losses"] for r in runs)
+    ddp, fsdp, tp, pp, fsdp_resumed, tp_resumed, ddp_resumed = (r["losses"] for r in runs)
+    assert max(abs(a - b) for a, b in zip(ddp[5:], ddp_resumed)) <= 1e-6 and len(ddp_resumed) == 5
     assert max(abs(a - b) for a, b in zip(fsdp[5:], fsdp_resumed)) <= 1e-6 and len(fsdp_resumed) == 5
     assert max(abs(a - b) for a, b in zip(tp[5:], tp_resumed)) <= 1e-6 and len(tp_resumed) == 5
     assert len(reference) == len(ddp) == len(fsdp) == len(tp) == len(pp) == 10
