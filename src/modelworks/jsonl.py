@@ -1,4 +1,4 @@
-"""Reading and writing JSONL with one-line errors that name the file and line."""
+"""Reading JSON / JSONL and writing JSONL, with one-line errors that name the file and line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from typing import Any
 
 from modelworks.errors import UserError
 
-__all__ = ["read_jsonl", "write_jsonl"]
+__all__ = ["read_json", "read_jsonl", "write_jsonl"]
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """The parsed content of a JSON file; a missing or malformed file raises a one-line :class:`UserError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} not found: {p}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
 def read_jsonl(path: str | Path, what: str = "JSONL file") -> list[tuple[str, dict[str, Any]]]:

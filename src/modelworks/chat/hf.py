@@ -14,6 +14,18 @@ from modelworks.chat._types import GenerateConfig, Message, text_of
 from modelworks.env import default_device
 
 
+def decoding_kwargs(config: GenerateConfig) -> dict[str, Any]:
+    """``generate()`` keyword arguments for our settings: greedy at temperature 0, else seeded sampling."""
+    import torch
+
+    if config.temperature <= 0:
+        return {"max_new_tokens": config.max_tokens, "do_sample": False}
+    if config.seed is not None:
+        torch.manual_seed(config.seed)
+    return {"max_new_tokens": config.max_tokens, "do_sample": True, "temperature": config.temperature,
+            "top_p": config.top_p}
+
+
 def plain_prompt(messages: list[Message]) -> str:
     """The prompt for a tokenizer without a chat template."""
     lines = [f"{m['role']}: {text_of(m['content'])}" for m in messages]
@@ -56,17 +68,8 @@ class HFChat:
         for i in range(0, len(prompts), self.batch_size):
             chunk = prompts[i : i + self.batch_size]
             enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            kwargs: dict[str, Any] = {
-                "max_new_tokens": c.max_tokens,
-                "pad_token_id": self.tokenizer.pad_token_id,
-                "eos_token_id": self.tokenizer.eos_token_id,
-            }
-            if c.temperature > 0:
-                if c.seed is not None:
-                    torch.manual_seed(c.seed)
-                kwargs.update(do_sample=True, temperature=c.temperature, top_p=c.top_p)
-            else:
-                kwargs.update(do_sample=False)
+            kwargs = decoding_kwargs(c)
+            kwargs.update(pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
             with self._lock, torch.no_grad():
                 gen = self.model.generate(**enc, **kwargs)
             new = gen[:, enc["input_ids"].shape[1] :]

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_json
 
 __all__ = ["esc_schema", "esc_items", "esc_annotation_app", "export_annotations", "load_tokens"]
 
@@ -58,12 +59,7 @@ def load_tokens(spec: str | None, names: list[str] | None, out_file: Path) -> di
 
     if spec:
         p = Path(spec)
-        if not p.is_file():
-            raise UserError(f"token file not found: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{p}: not valid JSON ({exc.msg})") from None
+        data = read_json(p, "token file")
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise UserError(f"{p}: expected an object {{annotator name: token}}")
         return data

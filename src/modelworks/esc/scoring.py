@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_json
 
 __all__ = ["judge_run", "rank_run", "read_scores"]
 
@@ -87,10 +88,7 @@ def read_scores(run_dir: str | Path) -> dict[str, dict[str, int]]:
     p = Path(run_dir) / "scores.json"
     if not p.is_file():
         raise UserError(f"{p} not found: score the run first ('modelworks esc judge' or 'modelworks esc rank score')")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{p}: not valid JSON ({exc.msg})") from None
+    data = read_json(p, "scores file")
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected an object {{index: {{dimension: score}}}}")
     for k, v in data.items():

@@ -98,18 +98,14 @@ class HFVisionChat:
     def generate(self, messages: list[Message], config: GenerateConfig | None = None) -> str:
         import torch
 
+        from modelworks.chat.hf import decoding_kwargs
+
         c = config or GenerateConfig()
         conv, images = self.to_hf(messages)
         prompt = self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
         enc = self.processor(text=[prompt], images=images or None, return_tensors="pt")
         enc = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in dict(enc).items()}
-        kwargs: dict[str, Any] = {"max_new_tokens": c.max_tokens}
-        if c.temperature > 0:
-            if c.seed is not None:
-                torch.manual_seed(c.seed)
-            kwargs.update(do_sample=True, temperature=c.temperature, top_p=c.top_p)
-        else:
-            kwargs.update(do_sample=False)
+        kwargs = decoding_kwargs(c)
         with self._lock, torch.no_grad():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1]:]

@@ -18,7 +18,6 @@ script), the lowest (``smallest``) or ``random``.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_json
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -95,12 +95,7 @@ def load_meow_inverted(path: str | Path) -> list[dict[str, Any]]:
     original (MEOW's ``undesired_answer``) and ``memo`` holds ``answer_i_rouge1`` when present.
     """
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"MEOW inverted-facts file not found: {p}")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    raw = read_json(p, "MEOW inverted-facts file")
     if not isinstance(raw, list):
         raise UserError(f"{p}: expected a JSON array of rows")
     rows = []

@@ -25,13 +25,13 @@ templated question, so ``exp(-loss)`` is the length-normalised answer probabilit
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_json
 
 __all__ = [
     "SECTIONS",
@@ -58,12 +58,7 @@ TruthRatioVariant = Literal["tofu", "meow"]
 def load_eval_log(path: str | Path, need_forget: bool = True) -> dict[str, dict[str, Any]]:
     """Read an ``eval_log_aggregated.json``-style file, checking sections and fields (one-line errors)."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"eval log not found: {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    data = read_json(p, "eval log")
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected a JSON object with sections {', '.join(SECTIONS)}")
     needed = [s for s in SECTIONS if need_forget or s != "eval_log_forget.json"]
