@@ -1,6 +1,6 @@
 """MLLMGuard benchmark: the CPU safety judge vs human majority, and the mock pipeline's wall time.
 
-    nice -n 10 .venv/bin/python benchmarks/guard_bench.py [--config configs/guard/judge.yaml] [--skip-judge]
+    .venv/bin/python benchmarks/guard_bench.py [--config configs/guard/judge.yaml] [--skip-judge]
 
 1. Trains the judge (configs/guard/judge.yaml) on the HarmBench text dev file with 30% of the
    BEHAVIOURS held out (random.Random(0) over sorted behaviour ids), evaluates on that held-out part
@@ -78,8 +78,8 @@ def markdown(res: dict, command: str) -> str:
     from modelworks.report import markdown_table
 
     lines = ["## guard (MLLMGuard)", "", f"Command: `{command}`", "",
-             f"Machine: {platform.machine()} CPU, 2 cores **shared with up to five other helpers' jobs** "
-             "(load averages are given beside each number; timings are wall-clock under that load).", ""]
+             f"Machine: {platform.machine()} CPU, 2 cores (load averages are given beside each number; timings "
+             "are wall-clock, so they grow with the load).", ""]
     if "judge" in res:
         j = res["judge"]
         h = j["heldout"]
@@ -136,7 +136,7 @@ def main() -> None:
             res["judge"] = judge_bench(Path(args.config), out)
         res["pipeline"] = pipeline_bench(out)
         env = f"MODELWORKS_CACHE={os.environ['MODELWORKS_CACHE']} " if os.environ.get("MODELWORKS_CACHE") else ""
-        cmd = f"{env}nice -n 10 .venv/bin/python benchmarks/guard_bench.py " + " ".join(sys.argv[1:])
+        cmd = f"{env}.venv/bin/python benchmarks/guard_bench.py " + " ".join(sys.argv[1:])
         (out / "guard_bench.json").write_text(json.dumps({"command": cmd.strip(), "results": res}, indent=2,
                                                          default=str), encoding="utf-8")
     print(json.dumps(res, indent=2, default=str))
