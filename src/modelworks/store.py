@@ -19,7 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SampleStore", "SampleRow", "process"]
+__all__ = ["SampleStore", "SampleRow", "process", "open_sqlite"]
+
+
+def open_sqlite(path: str | Path, timeout: float = 30) -> sqlite3.Connection:
+    """A WAL-mode SQLite connection in autocommit mode that threads may share (guard it with a lock).
+
+    The one way modelworks opens its SQLite files (sample store, annotation app, embedding cache).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=timeout, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -57,10 +69,8 @@ class SampleStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(self.path)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 

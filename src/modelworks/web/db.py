@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -42,11 +41,11 @@ def hash_token(token: str) -> str:
 
 class AnnotationDB:
     def __init__(self, path: str | Path) -> None:
+        from modelworks.store import open_sqlite
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(self.path)
         self._db.executescript(_SCHEMA)
 
     def _q(self, sql: str, args: tuple = ()) -> list[tuple]:
