@@ -1,7 +1,9 @@
 """`modelworks quickstart --only esc`: configs/esc/mock.yaml end to end (run -> judge -> leaderboard).
 
 Everything is mock (scripted role agent, echoing ESC model, a fixed-answer judge), so the numbers
-show that the pipeline runs and keeps the ESC-Eval format, not the quality of any model.
+show that the pipeline runs and keeps the ESC-Eval format, not the quality of any model. The cards are
+ESC-Eval's 3 test cards from the data folder, or, where no data folder exists, three demo cards of
+our own in the same schema (``demo_cards.json``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ def quickstart(out_dir: Path) -> QuickstartResult:
     from modelworks.esc.leaderboard import leaderboard, leaderboard_report
     from modelworks.esc.runner import EscRunConfig, run_esc
     from modelworks.esc.scoring import judge_run
+    from modelworks.paths import find_data_root
     from modelworks.runs import atomic_write_text
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     cfg = load_config(EscRunConfig, _config_path())
+    if find_data_root() is None:  # no benchmark data beside this checkout: our own three demo cards
+        cfg.cards = str(Path(__file__).with_name("demo_cards.json"))
     run_dir = run_esc(cfg, out=out_dir / "run")
     res = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     dialogues = json.loads((run_dir / "dialogues.json").read_text(encoding="utf-8"))
@@ -43,7 +48,7 @@ def quickstart(out_dir: Path) -> QuickstartResult:
     report = out_dir / "report.md"
     atomic_write_text(report, "\n".join([
         "# ESC-Eval quickstart (all mock)", "",
-        f"- config: `{_config_path()}`; run folder: `{run_dir}`",
+        f"- config: `{_config_path()}`; cards: `{cfg.cards}`; run folder: `{run_dir}`",
         f"- dialogues: {res['done']} of {res['cards']}, {len(next(iter(dialogues.values())))} utterances each",
         f"- judge: mock/fixed cycling '3', 'Score: 2', '4' -> leaderboard average {avg:.2f} (a format check, not a model score)",
         f"- leaderboard: `{board_md}`", f"- time: {secs:.1f} s", ""]))
