@@ -53,6 +53,29 @@ def test_training_learns_the_hand_made_graph():
     assert ids.shape == (len(train), 3) and np.all(np.diff(scores, axis=1) <= 0)
 
 
+def test_label_smoothing_mixes_in_the_uniform_target():
+    import copy
+
+    import torch
+
+    ds = rule_graph()
+    table = FactTable.from_dataset(ds)
+    torch.manual_seed(0)
+    model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4, dropout=0.0), ds.num_entities,
+                           ds.num_relations, table, ds.time_step)
+    train = build_examples(ds, "train", 4, table=table)
+    with torch.no_grad():  # the first step's loss on the whole set (one batch), before any update
+        logp = copy.deepcopy(model)(*[torch.as_tensor(a) for a in (train.entity, train.relation, train.time,
+                                                                    train.chains)])
+        nll = torch.nn.functional.nll_loss(logp, torch.as_tensor(train.target)).item()
+        uniform = -logp.mean().item()
+    logged = {}
+    train_event_generator(model, train, TrainSettings(epochs=1, batch_size=len(train), label_smoothing=0.25),
+                          log=lambda step, **kv: logged.setdefault(step, kv["loss"]))
+    assert logged[1] == pytest.approx(0.75 * nll + 0.25 * uniform, rel=1e-4)
+    assert uniform > nll  # so smoothing really changed the objective
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="divisible"):
         EventGeneratorConfig(dim=10, heads=3)
@@ -60,3 +83,5 @@ def test_config_errors():
         EventGeneratorConfig(reverse="backwards")
     with pytest.raises(ConfigError, match="activity_window"):
         EventGeneratorConfig(activity_window=-1)
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        TrainSettings(label_smoothing=1.0)

@@ -68,6 +68,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     max_minutes: float = 60.0
     max_examples_per_epoch: int = 0  # 0 = all; otherwise a random sample each epoch
+    label_smoothing: float = 0.0  # weight of the uniform target (mean -log p over all entities) in the loss
     threads: int = 1
     seed: int = 0
 
@@ -77,6 +78,8 @@ class TrainSettings:
                 raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
         if self.lr <= 0:
             raise ConfigError(f"key 'lr' must be positive, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"key 'label_smoothing' must be in [0, 1), got {self.label_smoothing}")
 
 
 def time_bucket(steps):
@@ -203,7 +206,7 @@ def _batch(ex: Examples, idx: np.ndarray):
 def train_event_generator(model, train: Examples, settings: TrainSettings,
                           log: Callable[..., None] | None = None,
                           on_epoch: Callable[[int], None] | None = None) -> dict:
-    """Cross-entropy on the target entity; a plain AdamW loop (kept here until `modelworks.train.fit` lands)."""
+    """Cross-entropy on the target entity (optionally label-smoothed); a plain AdamW loop (kept here until `modelworks.train.fit` lands)."""
     import torch
 
     torch.set_num_threads(settings.threads)
@@ -225,6 +228,8 @@ def train_event_generator(model, train: Examples, settings: TrainSettings,
             idx = order[b * settings.batch_size:(b + 1) * settings.batch_size]
             logp = model(*_batch(train, idx))
             loss = torch.nn.functional.nll_loss(logp, torch.as_tensor(train.target[idx]))
+            if settings.label_smoothing > 0:
+                loss = (1 - settings.label_smoothing) * loss - settings.label_smoothing * logp.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
