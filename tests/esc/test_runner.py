@@ -136,7 +136,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_config_against_local_modelworks_serve(tmp_path, cli):
+def test_config_against_local_modelworks_serve(tmp_path, cli, shared_data):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "modelworks", "serve", "--model", "mock", "--port", str(port)],
                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -174,7 +174,7 @@ def test_config_errors_one_line(tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_run_with_local_hf_checkpoints(tmp_path, tiny_lm_dir, cli):
+def test_run_with_local_hf_checkpoints(tmp_path, tiny_lm_dir, cli, shared_data):
     r = cli("esc", "run", "--cards", "esc/role_cards/test_zh.json", "--agent", f"hf/{tiny_lm_dir}",
             "--model", f"hf/{tiny_lm_dir}", "--rounds", "1", "--n", "1", "--out", str(tmp_path / "run"),
             "--set", "agent_max_tokens=6", "--set", "model_max_tokens=6", "--set", "agent_temperature=0")
