@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -15,12 +14,7 @@ import pytest
 from modelworks.chat import GenerateConfig, MockChat, get_model, text_of
 from modelworks.chat.server import create_app
 from modelworks.errors import UserError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests._net import free_port
 
 
 def wait_ready(url: str, headers: dict | None = None, timeout: float = 60) -> None:

@@ -17,6 +17,7 @@ import pytest
 from modelworks.chat import MockChat
 from modelworks.config import load_config
 from modelworks.esc.runner import EscRunConfig, read_dialogues, run_esc
+from tests._net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,11 +130,6 @@ def test_resume_after_sigkill(tmp_path):
     lines = (out / "dialogues.jsonl").read_text().splitlines()
     assert len(lines) == 8
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_config_against_local_modelworks_serve(tmp_path, cli, shared_data):

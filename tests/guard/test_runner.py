@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from modelworks.chat import MockChat
 from modelworks.guard.build import BuildConfig, build_samples
 from modelworks.guard.runner import RunConfig, read_responses, run_guard, sample_messages
+from tests._net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,16 +114,11 @@ def test_resume_after_sigkill(samples_file, tmp_path):
     assert all(r["status"] == "done" and r["response"] == "answer" for r in rows)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_run_against_local_serve_over_http(samples_file, tmp_path, cli):
     import httpx
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "modelworks", "serve", "--model", "mock", "--port", str(port)],
                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

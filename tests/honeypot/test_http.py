@@ -4,7 +4,6 @@ and `verify --url` in black-box mode."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,11 @@ import time
 import pytest
 import torch
 
+from tests._net import free_port
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -45,7 +41,7 @@ def test_knockoff_over_http_against_served_honeypot(tmp_path, cli):
     save_calibration(tmp_path / "trig" / "verification.json", p0=0.2, data=["digits[1300:1797]"], queries=60,
                      alpha=1e-3)
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelworks", "honeypot", "serve", "--model", str(model_dir), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
