@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -14,36 +12,15 @@ import pytest
 from modelworks.chat import GenerateConfig, MockChat, get_model, text_of
 from modelworks.chat.server import create_app
 from modelworks.errors import UserError
-from tests._net import free_port
-
-
-def wait_ready(url: str, headers: dict | None = None, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(url, headers=headers, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
+from tests._net import free_port, serve_cli, wait_ready
 
 
 @pytest.fixture(scope="module")
 def served():
     """`modelworks serve --model mock --api-key secret` in a subprocess."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelworks", "serve", "--model", "mock", "--port", str(port), "--api-key", "secret"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_ready(f"{base}/models", {"Authorization": "Bearer secret"})
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serve_cli("serve", "--model", "mock", "--api-key", "secret", path="/v1/models",
+                   headers={"Authorization": "Bearer secret"}) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def test_serve_chat_and_completions_through_openai_provider(served, tmp_path):
@@ -74,7 +51,7 @@ def thread_server(app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        wait_ready(f"http://127.0.0.1:{port}/v1/models")
+        wait_ready(port, "/v1/models")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         server.should_exit = True

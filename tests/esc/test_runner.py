@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from modelworks.chat import MockChat
 from modelworks.config import load_config
 from modelworks.esc.runner import EscRunConfig, read_dialogues, run_esc
-from tests._net import free_port
+from tests._net import serve_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,17 +132,7 @@ def test_resume_after_sigkill(tmp_path):
 
 
 def test_config_against_local_modelworks_serve(tmp_path, cli, shared_data):
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "modelworks", "serve", "--model", "mock", "--port", str(port)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serve_cli("serve", "--model", "mock") as port:
         url = f"http://127.0.0.1:{port}/v1"
         r = cli("esc", "run", str(REPO / "configs" / "esc" / "serve_http.yaml"), "--out", str(tmp_path / "run"),
                 "--set", f"agent_options.base_url={url}", "--set", f"model_options.base_url={url}")
@@ -153,9 +142,6 @@ def test_config_against_local_modelworks_serve(tmp_path, cli, shared_data):
         # mock server echoes the last user message: the ESC model's reply echoes the seeker's turn.
         for v in d.values():
             assert v[2].split("：", 1)[1] == v[1].split("：", 1)[1]
-    finally:
-        server.kill()
-        server.wait()
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "esc").glob("*.yaml")), ids=lambda p: p.name)

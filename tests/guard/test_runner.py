@@ -15,7 +15,7 @@ import pytest
 from modelworks.chat import MockChat
 from modelworks.guard.build import BuildConfig, build_samples
 from modelworks.guard.runner import RunConfig, read_responses, run_guard, sample_messages
-from tests._net import free_port
+from tests._net import serve_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,21 +116,7 @@ def test_resume_after_sigkill(samples_file, tmp_path):
 
 
 def test_run_against_local_serve_over_http(samples_file, tmp_path, cli):
-    import httpx
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "modelworks", "serve", "--model", "mock", "--port", str(port)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("modelworks serve did not start")
+    with serve_cli("serve", "--model", "mock", path="/v1/models") as port:
         r = cli("guard", "run", "--data", str(samples_file), "--model", "openai/mock", "--out", str(tmp_path / "run"),
                 "--base-url", f"http://127.0.0.1:{port}/v1", "--concurrency", "4", "cache=off",
                 "--scorer", "llm:sim")
@@ -139,9 +125,6 @@ def test_run_against_local_serve_over_http(samples_file, tmp_path, cli):
         assert rows and all(x["status"] == "done" and x["response"] == x["prompt"] for x in rows)
         scores = [json.loads(line) for line in (tmp_path / "run" / "scores.jsonl").read_text().splitlines()]
         assert len(scores) == len(rows)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
 
 
 def test_run_bad_inputs_exit_2(tmp_path, cli):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests._net import free_port
+from tests._net import serve_cli
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -37,20 +35,7 @@ def test_login_annotate_export_in_chromium(tmp_path):
                   agent=MockChat(fn=lambda m: "I can't sleep after my shifts."), model=MockChat(fn=lambda m: "That sounds exhausting."))
     tokens = {"alice": "alice-browser-token", "bob": "bob-browser-token"}
     (tmp_path / "tokens.json").write_text(json.dumps(tokens))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelworks", "esc", "annotate", "--run", str(run), "--port", str(port),
-         "--tokens", str(tmp_path / "tokens.json"), "--k", "1"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                time.sleep(0.2)
+    with serve_cli("esc", "annotate", "--run", str(run), "--tokens", str(tmp_path / "tokens.json"), "--k", "1") as port:
         base = f"http://127.0.0.1:{port}"
         scores = {"fluency": 4, "diversity": 2, "empathic": 3, "suggestion": 1, "human": 0, "tech": 2, "overall": 3}
         with sync_api.sync_playwright() as pw:
@@ -85,9 +70,6 @@ def test_login_annotate_export_in_chromium(tmp_path):
         db = AnnotationDB(run / "annotations.sqlite")
         assert db.export()[0]["scores"] == scores
         assert db.progress()[[p["annotator"] for p in db.progress()].index(annotator)]["done"] == 1
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     # the export feeds ESC-RANK training
     r = subprocess.run([sys.executable, "-m", "modelworks", "esc", "export-annotations", "--run", str(run)],
                        cwd=REPO, capture_output=True, text=True)
