@@ -173,8 +173,8 @@ class _FakeVLM:
 
 
 def test_hf_vision_path_with_stand_in_processor(samples_file, tmp_path):
+    from modelworks.chat.vision import HFVisionChat
     from modelworks.guard.dataset import load_samples
-    from modelworks.guard.vision import HFVisionChat, is_vision_model_dir
 
     proc, vlm = _FakeProcessor(), _FakeVLM()
     chat = HFVisionChat("stand-in", device="cpu", model=vlm, processor=proc)
@@ -185,9 +185,6 @@ def test_hf_vision_path_with_stand_in_processor(samples_file, tmp_path):
     run_dir = run_guard(RunConfig(data=str(samples_file), model="hf/stand-in", concurrency=2), tmp_path / "r",
                         model=chat)
     assert all(r["response"] == "decoded:7,8" for r in read_responses(run_dir))
-    (tmp_path / "vl").mkdir()
-    (tmp_path / "vl" / "config.json").write_text(json.dumps({"vision_config": {}}))
-    assert is_vision_model_dir(tmp_path / "vl") and not is_vision_model_dir(tmp_path)
 
 
 def test_hf_text_only_model_drops_images_with_a_note(samples_file, tmp_path, tiny_lm_dir):

@@ -2,6 +2,7 @@
 
 Uses the tokenizer's chat template when it has one, a plain ``role: text`` prompt otherwise;
 generates in batches with left padding; greedy when ``temperature == 0``, sampling otherwise.
+A folder with an image processor or a vision sub-config is served by :mod:`modelworks.chat.vision` instead.
 """
 
 from __future__ import annotations
@@ -91,5 +92,9 @@ class HFChat:
 
 
 @register_provider("hf")
-def _hf(model: str, **options: Any) -> HFChat:
+def _hf(model: str, **options: Any):
+    from modelworks.chat.vision import HFVisionChat, is_vision_model_dir
+
+    if is_vision_model_dir(model):
+        return HFVisionChat(model, **options)
     return HFChat(model, **options)

@@ -73,12 +73,10 @@ def resolve_model(spec: str, base_url: str | None = None, api_key: str | None = 
             opts["cache"] = cache
         return get_model(spec, **opts), notes
     if spec.startswith("hf/"):
-        from modelworks.guard.vision import HFVisionChat, is_vision_model_dir
+        from modelworks.chat.vision import is_vision_model_dir
 
-        path = spec[3:]
-        if is_vision_model_dir(path):
-            return HFVisionChat(path), notes
-        notes.append(f"{spec} has no image processor: it was run as a text-only model and images were dropped")
+        if not is_vision_model_dir(spec[3:]):
+            notes.append(f"{spec} has no image processor: it was run as a text-only model and images were dropped")
         return get_model(spec), notes
     return get_model(spec), notes
 

@@ -26,7 +26,7 @@ def _h(text: str) -> int:
 def _coloured_share(image: Any) -> tuple[float, Any]:
     import numpy as np
 
-    from modelworks.guard.vision import load_pil
+    from modelworks.chat.vision import load_pil
 
     arr = np.asarray(load_pil(image), dtype=np.float32)
     bg = np.array([235.0, 235.0, 235.0])

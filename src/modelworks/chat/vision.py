@@ -1,5 +1,7 @@
 """``hf/<dir>`` for image-text-to-text models (LLaVA, Qwen2-VL, Idefics, ...) through transformers.
 
+``get_model("hf/<dir>")`` picks this class when the folder has an image processor or a vision sub-config.
+
 Our messages (text and image parts) become the processor's chat format: each image part is a
 ``{"type": "image"}`` placeholder and the PIL images are passed to the processor in order. Generation
 is greedy when ``temperature == 0``. ``model`` / ``processor`` can be given directly (tests pass
@@ -15,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from modelworks.chat import GenerateConfig, Message
+from modelworks.chat._types import GenerateConfig, Message
 from modelworks.errors import UserError
 
 __all__ = ["HFVisionChat", "is_vision_model_dir", "load_pil"]
