@@ -32,15 +32,65 @@ def _load() -> str:
         return "n/a"
 
 
-def judge_bench(config: Path, out: Path) -> dict:
+# Feature-set / classifier variants compared by grouped CV on the training behaviours only (the held-out
+# behaviours are not looked at to choose); the config's own settings are one of them.
+VARIANTS = {
+    "base (v1: embeddings + cosines + markers)": {"feature_groups": ["base"]},
+    "base + content": {"feature_groups": ["base", "content"]},
+    "base + refusal + relevance + content": {"feature_groups": ["base", "refusal", "relevance", "content"]},
+    "base + pair": {"feature_groups": ["base", "pair"]},
+    "compact: refusal + relevance + content (logreg)": {"feature_groups": ["refusal", "relevance", "content"]},
+    "compact: refusal + relevance + content (gbdt)": {"feature_groups": ["refusal", "relevance", "content"],
+                                                      "classifier": "gbdt"},
+}
+
+
+def variant_cv(cfg, train: list[dict]) -> dict:
+    """Grouped 5-fold CV accuracy (best over the config's C grid) of each variant on ``train``."""
+    import dataclasses
+
+    import numpy as np
+
+    from modelworks.guard.judge import HarmJudge, _behaviour_key, grouped_cv
+
+    y = np.array([int(it["_label"]) for it in train])
+    groups = [_behaviour_key(it) for it in train]
+    out = {}
+    for name, over in VARIANTS.items():
+        vcfg = dataclasses.replace(cfg, **over)
+        t0 = time.perf_counter()
+        x = HarmJudge(vcfg).features(train)
+        by_c = grouped_cv(x, y, groups, vcfg.C_grid or [vcfg.C], vcfg.seed, classifier=vcfg.classifier)
+        best = max(by_c, key=lambda c: by_c[c])
+        out[name] = {"overrides": over, "cv_accuracy": by_c[best], "C": best if vcfg.classifier == "logreg" else None,
+                     "cv_accuracy_by_C": by_c, "features": int(x.shape[1]), "seconds": round(time.perf_counter() - t0, 1)}
+    return out
+
+
+def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
+    import dataclasses
+
     from modelworks.config import load_config
-    from modelworks.guard.judge import HarmJudge, HarmJudgeConfig, _evaluate, read_harm_items, train_judge_cli
+    from modelworks.guard.judge import (
+        HarmJudge,
+        HarmJudgeConfig,
+        _evaluate,
+        read_harm_items,
+        split_by_behaviour,
+        train_judge_cli,
+    )
     from modelworks.paths import data_path
 
     text = data_path("safety_judge", "harmbench_cls_val_text_dev.jsonl")
     mm = data_path("safety_judge", "harmbench_cls_val_multimodal_dev.jsonl")
     cfg = load_config(HarmJudgeConfig, config)
     load_before = _load()
+    variants = {}
+    if choose:  # CV on the training behaviours only; the winner is then trained once and scored on held-out once
+        train, _ = split_by_behaviour(read_harm_items(text), 0.3, cfg.seed)
+        variants = variant_cv(cfg, train)
+        best = max(variants, key=lambda k: variants[k]["cv_accuracy"])
+        cfg = dataclasses.replace(cfg, **variants[best]["overrides"])
     t0 = time.perf_counter()
     result = train_judge_cli(text, out / "judge", cfg, holdout=0.3)
     total = time.perf_counter() - t0
@@ -53,7 +103,8 @@ def judge_bench(config: Path, out: Path) -> dict:
         shown = str(config)
     return {"train_and_eval_seconds": round(total, 1), "train_seconds": result["train_seconds"],
             "train_items": result["train_items"], "heldout": result["heldout"], "multimodal_dev": mm_eval,
-            "C": result["C"], "cv_accuracy_by_C": result["cv_accuracy_by_C"],
+            "C": result["C"], "cv_accuracy_by_C": result["cv_accuracy_by_C"], "variants": variants,
+            "chosen": {"feature_groups": cfg.feature_groups, "classifier": cfg.classifier},
             "embedding_cache": os.environ.get("MODELWORKS_CACHE", "~/.cache/modelworks") + "/embeddings",
             "config": shown, "load_average_before": load_before, "load_average_after": _load()}
 
@@ -88,11 +139,26 @@ def markdown(res: dict, command: str) -> str:
             "",
             f"Trained on {j['train_items']} items of `safety_judge/harmbench_cls_val_text_dev.jsonl` (70% of the "
             f"behaviours), evaluated on the other {h['n']} items (30% of the behaviours, split with "
-            "random.Random(0) over sorted behaviour ids). Config: `" + j["config"] + "`. Train time "
-            f"{j['train_seconds']} s from an empty embedding cache, all of it embedding with MiniLM (load average "
-            f"{j['load_average_before']} → {j['load_average_after']}). Logistic-regression C = {j.get('C')}, chosen by "
-            "5-fold grouped CV on the training behaviours only (CV accuracy by C: "
-            + ", ".join(f"{c}: {_pct(a)}%" for c, a in (j.get("cv_accuracy_by_C") or {}).items()) + ").",
+            "random.Random(0) over sorted behaviour ids). Config: `" + j["config"] + "`.",
+            "",
+        ]
+        if j.get("variants"):
+            lines += ["Protocol: every variant below is scored by 5-fold grouped CV (GroupKFold over behaviours) on "
+                      "the training behaviours only, best over the config's C grid; the variant with the best CV "
+                      "accuracy is then trained on all training items and scored once on the held-out behaviours. "
+                      "Seconds include computing the features (embedding whatever the cache lacks).", ""]
+            vrows = [[name, ", ".join(v["overrides"]["feature_groups"]), v["overrides"].get("classifier", "logreg"),
+                      str(v["features"]), "" if v["C"] is None else str(v["C"]), _pct(v["cv_accuracy"]),
+                      str(v["seconds"])] for name, v in j["variants"].items()]
+            lines += [markdown_table(["variant", "feature groups", "classifier", "features", "C", "CV accuracy %",
+                                      "seconds"], vrows), ""]
+        lines += [
+            f"Chosen: feature groups {', '.join(j['chosen']['feature_groups'])}, classifier "
+            f"{j['chosen']['classifier']}, C = {j.get('C')} (CV accuracy by C on the training behaviours: "
+            + ", ".join(f"{c}: {_pct(a)}%" for c, a in (j.get("cv_accuracy_by_C") or {}).items()) + "). "
+            f"Final train time {j['train_seconds']} s on {j['train_items']} items with the embedding cache at "
+            f"`{j['embedding_cache']}` as the CV above left it (load average {j['load_average_before']} → "
+            f"{j['load_average_after']}).",
             "",
         ]
         rows = [["ours (MiniLM, CPU)", _pct(h["accuracy"]), _pct(h["f1"]), f"{h['kappa']:.3f}", h["n"]]]
@@ -100,6 +166,8 @@ def markdown(res: dict, command: str) -> str:
             rows.append([name, _pct(v["accuracy"]), _pct(v["f1"]), f"{v['kappa']:.3f}", v["n"]])
         rows.append(["majority class", _pct(h["majority_baseline"]), "", "", h["n"]])
         lines += [markdown_table(["judge (same held-out items)", "accuracy %", "F1 %", "kappa", "n"], rows), ""]
+        cats = ", ".join(f"{c} {_pct(v['accuracy'])}% (n={v['n']})" for c, v in h["by_category"].items())
+        lines += [f"Ours by functional category on the held-out items: {cats}.", ""]
         mm = j["multimodal_dev"]
         rows = [["ours (trained on text only)", _pct(mm["accuracy"]), _pct(mm["f1"]), f"{mm['kappa']:.3f}", mm["n"]]]
         for name, v in sorted(mm["other_judges"].items(), key=lambda kv: -kv[1]["accuracy"]):
@@ -108,6 +176,11 @@ def markdown(res: dict, command: str) -> str:
                   markdown_table(["judge", "accuracy %", "F1 %", "kappa", "n"], rows), ""]
         target = "met" if h["accuracy"] >= 0.88 else "NOT met"
         lines += [f"Target ≥ 88% agreement on the held-out behaviours: **{target}** ({_pct(h['accuracy'])}%).", ""]
+        if j.get("variants"):
+            cvs = [v["cv_accuracy"] for v in j["variants"].values()]
+            lines += [f"Every frozen-MiniLM variant lands between {_pct(min(cvs))}% and {_pct(max(cvs))}% in grouped CV "
+                      "on the training behaviours; the richer hand-made groups do not beat the base block, and the "
+                      "held-out behaviours come out lower than CV (126 items: one item is 0.8 points).", ""]
     if "pipeline" in res:
         p = res["pipeline"]
         lines += ["### Mock pipeline (`configs/guard/mock.yaml`, the quickstart)", "",

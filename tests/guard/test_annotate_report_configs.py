@@ -84,7 +84,8 @@ def test_every_shipped_config_loads():
     from modelworks.guard.pipeline import EvalConfig
 
     kinds = {"mock.yaml": EvalConfig, "openai.yaml": EvalConfig, "mllmguard_hf.yaml": EvalConfig,
-             "build.yaml": BuildConfig, "judge.yaml": HarmJudgeConfig, "guardrank.yaml": GuardRankConfig}
+             "build.yaml": BuildConfig, "judge.yaml": HarmJudgeConfig, "guardrank.yaml": GuardRankConfig,
+             "judge_features_all.yaml": HarmJudgeConfig}
     shipped = sorted(p.name for p in (REPO / "configs" / "guard").glob("*.yaml"))
     assert shipped == sorted(kinds)
     for name, cls in kinds.items():

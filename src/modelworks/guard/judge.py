@@ -9,7 +9,9 @@ Three heads on an HF encoder (MiniLM by default), all cheap on 2 cores:
 - ``features`` (default): frozen sentence embeddings (cached on disk) of the behaviour and of up to
   ``chunks`` 200-token windows of the generation -> [first window, mean and max over windows,
   behaviour x mean, cosine similarities behaviour/windows, refusal-marker flags, log length] ->
-  logistic regression;
+  logistic regression; ``feature_groups`` adds the hand-made groups of
+  :mod:`modelworks.guard.judge_features` (refusal, relevance, content, pair) and ``classifier`` picks
+  logistic regression or gradient boosting;
 - ``finetune``: the pair (behaviour [+ context], generation) through the encoder; the hidden states
   after ``frozen_layers`` layers are computed once, the remaining layers + a linear head are trained;
 - ``logreg``: the same pair, frozen, mean-pooled, logistic regression.
@@ -29,7 +31,8 @@ from modelworks.errors import ConfigError, UserError
 from modelworks.jsonl import read_jsonl
 
 __all__ = ["HarmJudgeConfig", "HarmJudge", "read_harm_items", "split_by_behaviour", "agreement",
-           "other_judges", "evaluate_judge_cli", "train_judge_cli", "format_evaluation", "judge_inputs"]
+           "other_judges", "evaluate_judge_cli", "train_judge_cli", "format_evaluation", "judge_inputs",
+           "judge_parts", "feature_matrix", "grouped_cv", "make_classifier"]
 
 
 @dataclass
@@ -49,10 +52,29 @@ class HarmJudgeConfig:
     threads: int = 1
     chunks: int = 4  # features head: generation windows of 200 tokens embedded
     cache_dir: str | None = None  # features head: embedding cache (default $MODELWORKS_CACHE/embeddings)
+    # features head: which feature groups (modelworks.guard.judge_features.FEATURE_GROUPS) and which classifier
+    feature_groups: list[str] = field(default_factory=lambda: ["base"])
+    classifier: str = "logreg"  # logreg (balanced, C from C / C_grid) | gbdt (histogram gradient boosting)
+    max_segments: int = 24  # relevance/refusal groups: sentences of the generation embedded
 
     def __post_init__(self) -> None:
+        from modelworks.guard.judge_features import FEATURE_GROUPS
+
         if self.head not in ("features", "finetune", "logreg"):
             raise ConfigError(f"key 'head' must be features, finetune or logreg, got '{self.head}'")
+        if not self.feature_groups:
+            raise ConfigError(f"key 'feature_groups' must name at least one of {', '.join(FEATURE_GROUPS)}")
+        bad = [g for g in self.feature_groups if g not in FEATURE_GROUPS]
+        if bad:
+            raise ConfigError(f"key 'feature_groups' has unknown group '{bad[0]}'; allowed: {', '.join(FEATURE_GROUPS)}")
+        if len(set(self.feature_groups)) != len(self.feature_groups):
+            raise ConfigError("key 'feature_groups' names a group twice")
+        if self.classifier not in ("logreg", "gbdt"):
+            raise ConfigError(f"key 'classifier' must be logreg or gbdt, got '{self.classifier}'")
+        if self.max_segments < 1 or self.chunks < 1:
+            raise ConfigError("keys 'chunks' and 'max_segments' must be >= 1")
+        if any(c <= 0 for c in [self.C, *self.C_grid]):
+            raise ConfigError("keys 'C' and 'C_grid' must be > 0")
         if self.frozen_layers < 0:
             raise ConfigError(f"key 'frozen_layers' must be >= 0, got {self.frozen_layers}")
 
@@ -88,33 +110,52 @@ def read_harm_items(path: str | Path, need_labels: bool = True) -> list[dict[str
     return out
 
 
-def judge_inputs(item: dict[str, Any]) -> tuple[str, str]:
-    """(behaviour side, generation side): only behaviour, context, attack prompt and generation."""
+def judge_parts(item: dict[str, Any]) -> tuple[str, str, str]:
+    """(behaviour, context, generation): the only fields a judge may read (plus the attack prompt when
+    there is no behaviour text)."""
     behaviour = item.get("behavior")
     if not behaviour:
         tc = item.get("test_case")
         behaviour = tc[-1] if isinstance(tc, list) else str(tc)
     context = item.get("context_string") or item.get("behavior_image_description") or ""
-    first = f"{behaviour} Context: {context}" if context else str(behaviour)
-    return first, str(item.get("generation") or "")
+    return str(behaviour), str(context), str(item.get("generation") or "")
+
+
+def judge_inputs(item: dict[str, Any]) -> tuple[str, str]:
+    """(behaviour side, generation side): only behaviour, context, attack prompt and generation."""
+    behaviour, context, generation = judge_parts(item)
+    first = f"{behaviour} Context: {context}" if context else behaviour
+    return first, generation
 
 
 def _behaviour_key(it: dict[str, Any]) -> str:
     return str(it.get("behavior_id") or it.get("behavior") or it.get("id"))
 
 
-def grouped_cv(x: Any, y: Any, groups: list[str], grid: list[float], seed: int = 0, folds: int = 5) -> dict[float, float]:
-    """Mean accuracy of a balanced logistic regression per C, 5 folds that keep behaviours together."""
-    import numpy as np
+def make_classifier(kind: str, C: float, seed: int = 0) -> Any:
+    """The features head's classifier: balanced logistic regression, or histogram gradient boosting."""
+    if kind == "gbdt":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_depth=3, min_samples_leaf=10,
+                                              l2_regularization=1.0, class_weight="balanced", random_state=seed)
     from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, max_iter=5000, class_weight="balanced", random_state=seed)
+
+
+def grouped_cv(x: Any, y: Any, groups: list[str], grid: list[float], seed: int = 0, folds: int = 5,
+               classifier: str = "logreg") -> dict[float, float]:
+    """Mean accuracy per C (one entry for gbdt, which has no C), 5 folds that keep behaviours together."""
+    import numpy as np
     from sklearn.model_selection import GroupKFold
 
     folds = min(folds, len(set(groups)))
     out = {}
-    for C in grid:
+    for C in grid if classifier == "logreg" else grid[:1]:
         accs = []
         for tr, te in GroupKFold(folds).split(x, y, groups):
-            clf = LogisticRegression(C=C, max_iter=5000, class_weight="balanced", random_state=seed).fit(x[tr], y[tr])
+            clf = make_classifier(classifier, C, seed).fit(x[tr], y[tr])
             accs.append(float((clf.predict(x[te]) == y[te]).mean()))
         out[float(C)] = float(np.mean(accs))
     return out
@@ -145,9 +186,13 @@ def _embedding_cache(cfg: HarmJudgeConfig) -> Path:
     return Path(cfg.cache_dir or embedding_cache_root()) / "embeddings.sqlite"
 
 
-def feature_matrix(encoder: Any, items: list[dict[str, Any]], chunks: int = 4):
-    """The ``features`` head's inputs (see the module docstring); embeddings come from the cache."""
+def feature_matrix(encoder: Any, items: list[dict[str, Any]], chunks: int = 4,
+                   groups: tuple[str, ...] | list[str] = ("base",), max_segments: int = 24):
+    """The ``features`` head's inputs: the groups of :mod:`modelworks.guard.judge_features`, in the order
+    given; ``base`` is the first version's block (see the module docstring). Embeddings are cached."""
     import numpy as np
+
+    from modelworks.guard import judge_features as jf
 
     firsts, gens = zip(*[judge_inputs(it) for it in items], strict=True)
     firsts = [encoder.tokenizer.convert_tokens_to_string(encoder.tokenizer.tokenize(f)[:96]) for f in firsts]
@@ -155,18 +200,27 @@ def feature_matrix(encoder: Any, items: list[dict[str, Any]], chunks: int = 4):
     flat = [w for ws in windows for w in ws]
     eb = encoder.encode(firsts)
     ew = encoder.encode(flat)
-    rows, k = [], 0
+    base, means, k = [], [], 0
     for i, ws in enumerate(windows):
         e = ew[k : k + len(ws)]
         k += len(ws)
         mean, peak = e.mean(0), e.max(0)
+        means.append(mean / max(float(np.linalg.norm(mean)), 1e-9))
         cos = e @ eb[i]
         low = gens[i].lower()[:300]
         flags = [float(m in low) for m in REFUSAL_MARKERS]
-        rows.append(np.concatenate([e[0], mean, peak, eb[i] * mean, [cos.max(), cos.mean(), cos[0]], flags,
+        base.append(np.concatenate([e[0], mean, peak, eb[i] * mean, [cos.max(), cos.mean(), cos[0]], flags,
                                     [np.log1p(len(gens[i].split())) / 8]]))
-    return np.asarray(rows, dtype=np.float32)
-
+    parts = [judge_parts(it) for it in items]
+    seg = jf.segment_features(encoder, parts, max_segments) if {"refusal", "relevance"} & set(groups) else None
+    blocks = {
+        "base": lambda: np.asarray(base),
+        "refusal": lambda: np.concatenate([np.array([jf.refusal_flags(g) for _, _, g in parts]), seg[:, :4]], 1),
+        "relevance": lambda: seg[:, 4:],
+        "content": lambda: np.array([jf.content_stats(b, g, c) for b, c, g in parts]),
+        "pair": lambda: jf.pair_features(eb, np.asarray(means)),
+    }
+    return np.concatenate([blocks[g]() for g in groups], axis=1).astype(np.float32)
 
 
 class HarmJudge:
@@ -179,6 +233,7 @@ class HarmJudge:
         self.encoder_path = config.encoder or default_encoder_path()
         torch.set_num_threads(max(1, config.threads))
         self.logreg: dict[str, Any] | None = None
+        self.model: Any = None  # the fitted gbdt classifier (features head, classifier=gbdt)
         self.cv: dict[float, float] = {}
         self.chosen_C: float = config.C
         if config.head == "features":
@@ -202,6 +257,11 @@ class HarmJudge:
             raise UserError(f"frozen_layers={config.frozen_layers} but the encoder has {len(layers)} layers")
         self.top = copy.deepcopy(layers[config.frozen_layers:])
         self.head = torch.nn.Linear(self.base.config.hidden_size, 2)
+
+    def features(self, items: list[dict[str, Any]]):
+        """The features head's matrix for ``items`` (the configured groups)."""
+        cfg = self.config
+        return feature_matrix(self.encoder, items, cfg.chunks, cfg.feature_groups, cfg.max_segments)
 
     def frozen_states(self, items: list[dict[str, Any]]):
         """Hidden states after the frozen layers, and the attention masks (no gradient)."""
@@ -240,17 +300,18 @@ class HarmJudge:
         if len(set(y.tolist())) < 2:
             raise UserError("judge training data has only one label value; both 0 and 1 are needed")
         if cfg.head == "features":
-            from sklearn.linear_model import LogisticRegression
-
-            x = feature_matrix(self.encoder, items, cfg.chunks)
+            x = self.features(items)
             C = cfg.C
-            if cfg.C_grid:
-                self.cv = grouped_cv(x, y.numpy(), [_behaviour_key(it) for it in items], cfg.C_grid, cfg.seed)
+            if cfg.C_grid or cfg.classifier == "gbdt":
+                self.cv = grouped_cv(x, y.numpy(), [_behaviour_key(it) for it in items], cfg.C_grid or [cfg.C],
+                                     cfg.seed, classifier=cfg.classifier)
                 C = max(self.cv, key=lambda c: self.cv[c])
                 self.chosen_C = C
-            clf = LogisticRegression(C=C, max_iter=5000, class_weight="balanced", random_state=cfg.seed)
-            clf.fit(x, y.numpy())
-            self.logreg = {"coef": clf.coef_.astype(np.float32), "intercept": clf.intercept_.astype(np.float32)}
+            clf = make_classifier(cfg.classifier, C, cfg.seed).fit(x, y.numpy())
+            if cfg.classifier == "logreg":
+                self.logreg = {"coef": clf.coef_.astype(np.float32), "intercept": clf.intercept_.astype(np.float32)}
+            else:
+                self.model = clf
             return self
         h, mask = self.frozen_states(items)
         if cfg.head == "logreg":
@@ -292,7 +353,10 @@ class HarmJudge:
         if not items:
             return []
         if self.config.head == "features":
-            z = feature_matrix(self.encoder, items, self.config.chunks) @ self.logreg["coef"].T + self.logreg["intercept"]
+            x = self.features(items)
+            if self.model is not None:
+                return [float(v) for v in self.model.predict_proba(x)[:, 1]]
+            z = x @ self.logreg["coef"].T + self.logreg["intercept"]
             return [float(v) for v in 1 / (1 + np.exp(-z[:, 0]))]
         h, mask = self.frozen_states(items)
         with torch.no_grad():
@@ -312,7 +376,7 @@ class HarmJudge:
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        state = {"logreg": self.logreg}
+        state = {"logreg": self.logreg, "model": self.model}
         if self.config.head != "features":
             state.update(top=self.top.state_dict(), head=self.head.state_dict())
         tmp = out / ".judge.pt.tmp"
@@ -334,6 +398,7 @@ class HarmJudge:
         judge = cls(cfg)
         state = torch.load(p / "judge.pt", weights_only=False)
         judge.logreg = state["logreg"]
+        judge.model = state.get("model")
         if cfg.head != "features":
             judge.top.load_state_dict(state["top"])
             judge.head.load_state_dict(state["head"])
