@@ -1,9 +1,13 @@
 """tkg benchmark: rule baselines on ICEWS14/YAGO, the event generator's accuracy and CPU throughput.
 
-    python benchmarks/tkg_results.py --run RUN_DIR [--threads 1] [--no-update]
+    python benchmarks/tkg_results.py --run RUN_DIR [--ablations RUN_DIR] [--older RUN_DIR ...]
+        [--rules-json FILE] [--threads 1] [--no-update]
 
-RUN_DIR is a finished ``modelworks tkg run configs/tkg/icews14_cpu.yaml --out RUN_DIR``. Prints JSON
-and rewrites the "tkg" section of docs/RESULTS.md (only that section).
+RUN_DIR is a finished ``modelworks tkg run configs/tkg/icews14_cpu.yaml --out RUN_DIR`` (the final run, shown
+in full; throughput is measured on it, with its rule prior when it has one). ``--ablations`` takes the ablation
+table from another run folder of the same config; ``--older`` runs get one line each. ``--rules-json`` caches
+the rule-baseline table (computed and written when the file does not exist). Prints JSON and rewrites the
+"tkg" section of docs/RESULTS.md (only that section).
 """
 
 from __future__ import annotations
@@ -31,116 +35,206 @@ def rules_table(data_root: Path) -> dict:
 
 
 def throughput(run_dir: Path, threads: int, repeats: int = 3) -> dict:
+    """Queries/s of the served path: history chains (+ rule features when the run used the prior) + model."""
     import numpy as np
     import torch
 
     from modelworks.tkg.examples import build_examples
     from modelworks.tkg.model import predict_topk
     from modelworks.tkg.recipe import load_run_model
+    from modelworks.tkg.rule_prior import rule_features
 
     torch.set_num_threads(threads)
     cfg, ds, table, model = load_run_model(run_dir)
+    weights = (json.loads((run_dir / "results.json").read_text()).get("rule_prior") or {}).get("weights") or []
     t0 = time.perf_counter()
     ev = build_examples(ds, cfg.eval_split, cfg.model.history, cfg.model.augment, cfg.model.reverse != "none", table)
+    prior = None
+    if any(w > 0 for w in weights):
+        prior = (rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history), weights)
     chains_s = time.perf_counter() - t0
     best = float("inf")
     for _ in range(repeats):
         t1 = time.perf_counter()
-        predict_topk(model, ev, k=10, batch_size=1024)
+        predict_topk(model, ev, k=10, batch_size=1024, prior=prior)
         best = min(best, time.perf_counter() - t1)
-    one = ev.subset(np.arange(min(256, len(ev))))
+    n1 = min(256, len(ev))
     t2 = time.perf_counter()
-    for i in range(len(one)):
-        predict_topk(model, one.subset(np.array([i])), k=10)
-    single = (time.perf_counter() - t2) / len(one)
-    return {"queries": len(ev), "threads": threads, "model_seconds": best,
+    for i in range(n1):
+        predict_topk(model, ev.subset(np.array([i])), k=10, prior=None if prior is None else
+                     (_one(prior[0], i), weights))
+    single = (time.perf_counter() - t2) / n1
+    return {"queries": len(ev), "threads": threads, "model_seconds": best, "with_rule_prior": prior is not None,
             "queries_per_second_model": len(ev) / best,
             "queries_per_second_with_chains": len(ev) / (best + chains_s),
             "latency_ms_batch1": 1000 * single}
+
+
+def _one(features, i: int):
+    from modelworks.tkg.rule_prior import RuleFeatures
+
+    s, e = int(features.offsets[i]), int(features.offsets[i + 1])
+    import numpy as np
+
+    return RuleFeatures(np.array([0, e - s]), features.candidate[s:e], features.values[s:e])
 
 
 def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
-def section(rules: dict, runs: list[dict], thr: dict | None, cmd: str) -> str:  # noqa: C901
+def _rules_lines(rules: dict) -> list[str]:
     from modelworks.report import markdown_table
 
+    lines = ["### Rule baselines (L = 100, ties by first appearance), test split", "",
+             "Command: `modelworks tkg baseline --data <root>/tkg/DATASET --rule RULE --history 100 --split test --json`",
+             ""]
+    rows = []
+    for name, block in rules.items():
+        for r, res in block["rules"].items():
+            f, w = res["time_aware_filtered"], res["raw"]
+            rows.append([name, r, f["hits@1"], f["hits@3"], f["hits@10"], f["mrr"], w["hits@1"], w["hits@3"],
+                         w["hits@10"], w["mrr"]])
+    lines.append(markdown_table(["data", "rule", "filt H@1", "filt H@3", "filt H@10", "filt MRR", "raw H@1",
+                                 "raw H@3", "raw H@10", "raw MRR"], rows, digits=4))
+    lines += [f"- {name}: {block['version']}" for name, block in rules.items()]
+    lines += ["- Anchor (research note, CoH issue): ICEWS14 pair-recency time-aware filtered .281/.394/.475; "
+              "reproduced above.", ""]
+    return lines
+
+
+def _final_lines(run: dict) -> list[str]:
+    from modelworks.report import markdown_table
+
+    res, info, mc = run["results"], run["results"]["train"], run["config"]["model"]
+    m, alone, prior = res["model"], res.get("model_without_prior"), res.get("rule_prior") or {}
+    cpu = info.get("cpu_seconds")
+    lines = [f"### Final: event generator (dim {mc['dim']}, {mc['layers']} layers, L = {mc['history']}) + rule prior, "
+             "ICEWS14 test", "",
+             f"Command: `{run['command']}` (run folder {run['dir']}).", "",
+             f"Data: {res['dataset_version']}. Trained on {'+'.join(run['config']['train_splits'])} only; the valid "
+             "split is held out and used for every choice (epochs, learning rate, smoothing earlier; the rule-prior "
+             "weights in this run); test is evaluated once.", "",
+             f"Training ({info.get('engine', 'the earlier plain loop')}): {info['steps']} steps of batch "
+             f"{run['config']['train']['batch_size']} ({info['train_examples']:,} training queries; the config "
+             f"plans {run['config']['train']['epochs']} epochs = {info.get('planned_steps', '?')} steps, "
+             f"max_minutes {run['config']['train']['max_minutes']:g}, {run['config']['train']['threads']} torch "
+             f"thread(s)), **{info['seconds'] / 60:.1f} min wall** on the shared "
+             f"machine (nice 10, 1-minute load average {run.get('load', '?')} while it ran)"
+             + (f", **{cpu / 60:.1f} min of CPU time** (what it costs one core of an idle machine)" if cpu else "")
+             + f"{', **stopped by the time limit** (the step budget is max_minutes over the step time measured at the start, here ' + format(info['estimated_seconds_per_step'], '.1f') + ' s/step under the load)' if info['stopped_by_time_limit'] else ''}; "
+             f"{info['parameters']:,} parameters. Recipe-measured inference "
+             f"{info['queries_per_second_model']:.0f} queries/s (model + prior), "
+             f"{info['queries_per_second_with_chains']:.0f} queries/s including history chains and rule features.", ""]
+    if prior.get("tuned_on") == "valid":
+        names = ("pair_frequency", "pair_recency", "entity_frequency", "entity_recency")
+        w = ", ".join(f"{n} {v:g}" for n, v in zip(names, prior["weights"]))
+        lines += [f"Rule prior: score = log p(o) + w . f(o) (features: log1p counts and 1/log2(1 + steps since) of o in "
+                  f"the last {run['config']['rule_prior']['history']} pair / entity history facts). Grid "
+                  f"{prior['grid']} per weight ({prior['trials']} points) on valid: filtered H@1 "
+                  f"{_fmt(prior['valid_filtered_hits@1_model_alone'])} (model alone) -> "
+                  f"{_fmt(prior['valid_filtered_hits@1'])}; chosen w = {w}.", ""]
+    rows = []
+    for s in ("time_aware_filtered", "raw"):
+        if alone:
+            rows.append(["**event generator + rule prior (ours)**", s, m[s]["hits@1"], m[s]["hits@3"],
+                         m[s]["hits@10"], m[s]["mrr"]])
+            rows.append(["event generator alone (ours)", s, alone[s]["hits@1"], alone[s]["hits@3"],
+                         alone[s]["hits@10"], alone[s]["mrr"]])
+        else:
+            rows.append(["**event generator (ours)**", s, m[s]["hits@1"], m[s]["hits@3"], m[s]["hits@10"],
+                         m[s]["mrr"]])
+    for r in ("pair-recency", "entity-frequency"):
+        if r in res["rules"]:
+            rr = res["rules"][r]
+            rows += [[f"rule {r}", s, rr[s]["hits@1"], rr[s]["hits@3"], rr[s]["hits@10"], rr[s]["mrr"]]
+                     for s in ("time_aware_filtered", "raw")]
+    rows += [["paper: HGLS", "time_aware_filtered", .368, .490, .691, None],
+             ["paper: GenTKG", "time_aware_filtered", .365, .488, .633, None],
+             ["paper: Llama-2-7b-CoH", "time_aware_filtered", .349, .470, .591, None],
+             ["paper: Llama-2-7b-CoH", "raw", .338, .462, .587, None]]
+    lines.append(markdown_table(["model", "setting", "H@1", "H@3", "H@10", "MRR"], rows, digits=3))
+    h1 = m["time_aware_filtered"]["hits@1"]
+    lines += [f"Target time-aware filtered H@1 >= 0.37: **{'met' if h1 >= 0.37 else 'not met'}** "
+              f"(measured {_fmt(h1)}).", ""]
+    return lines
+
+
+def _ablation_lines(run: dict) -> list[str]:
+    from modelworks.report import markdown_table
+
+    ab, cfg = run["results"]["ablations"], run["config"]
+    budget = cfg.get("ablation_train") or cfg["train"]
+    lines = ["### Ablation (ICEWS14 test, each row a separately trained event generator at the ablation budget)", "",
+             f"Command: `{run['command']}` (run folder {run['dir']}; its main model is a throw-away 1-step run, only "
+             f"the ablation rows are used). Budget: {budget['epochs']} epoch of {budget['max_examples_per_epoch']:,} "
+             f"queries sampled from {'+'.join(cfg['train_splits'])}, lr {budget['lr']}; model alone (no rule prior).",
+             ""]
+    rows = [[a["name"], a["metrics"]["time_aware_filtered"]["hits@1"], a["metrics"]["time_aware_filtered"]["hits@3"],
+             a["metrics"]["time_aware_filtered"]["hits@10"], a["metrics"]["raw"]["hits@1"], a["train"]["steps"],
+             round(a["train"]["seconds"] / 60, 1),
+             round(a["train"]["cpu_seconds"] / 60, 2) if a["train"].get("cpu_seconds") else None] for a in ab]
+    lines.append(markdown_table(["variant", "filt H@1", "filt H@3", "filt H@10", "raw H@1", "steps", "train min (wall)",
+                                 "train min (CPU)"], rows, digits=3))
+    return lines + [""]
+
+
+def _older_line(run: dict) -> str:
+    res, info, c = run["results"], run["results"]["train"], run["config"]
+    h = res["model"]["time_aware_filtered"]
+    engine = info.get("engine", "the earlier plain AdamW loop")
+    return (f"- {run['dir']}: dim {c['model']['dim']}, L = {c['model']['history']}, trained on "
+            f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "
+            f"no rule prior: test filtered H@1/H@3/H@10 {_fmt(h['hits@1'])}/{_fmt(h['hits@3'])}/{_fmt(h['hits@10'])}.")
+
+
+def section(rules: dict, final: dict | None, ablations: dict | None, older: list[dict], thr: dict | None,
+            cmd: str, notes: list[str] | None = None) -> str:
     lines = ["## tkg — temporal KG completion (Chain of History)", "",
              f"Machine: 2-core CPU shared with up to five other jobs (1-minute load average {os.getloadavg()[0]:.1f} "
              f"when this section was written); Python {platform.python_version()}, torch threads as stated. "
              "Metrics: both directions, single-step, "
              "Hits@k in **raw** and **time-aware filtered** settings (a target outside the candidate list is a miss).",
              "", f"Command: `{cmd}`", ""]
-    if "ICEWS14" in rules or "YAGO" in rules:
-        lines += ["### Rule baselines (L = 100, ties by first appearance), test split", "",
-                  "Command: `modelworks tkg baseline --data <root>/tkg/DATASET --rule RULE --history 100 --split test --json`", ""]
-        rows = []
-        for name, block in rules.items():
-            for r, res in block["rules"].items():
-                f, w = res["time_aware_filtered"], res["raw"]
-                rows.append([name, r, f["hits@1"], f["hits@3"], f["hits@10"], f["mrr"], w["hits@1"], w["hits@3"],
-                             w["hits@10"], w["mrr"]])
-        lines.append(markdown_table(["data", "rule", "filt H@1", "filt H@3", "filt H@10", "filt MRR", "raw H@1",
-                                     "raw H@3", "raw H@10", "raw MRR"], rows, digits=4))
-        for name, block in rules.items():
-            lines.append(f"- {name}: {block['version']}")
-        lines.append("- Anchor (research note, CoH issue): ICEWS14 pair-recency time-aware filtered .281/.394/.475; "
-                     "reproduced above.")
-        lines.append("")
-    for run in runs:
-        m, info = run["results"]["model"], run["results"]["train"]
-        mc = run["config"]["model"]
-        lines += [f"### Event generator trained from scratch on ICEWS14 (dim {mc['dim']}, {mc['layers']} layers, "
-                  f"L = {mc['history']})", "",
-                  f"Command: `{run['command']}` (run folder {run['dir']}).", "",
-                  f"Data: {run['results']['dataset_version']}.", "",
-                  f"Training: {info['steps']} steps, {info['train_examples']:,} training queries available, "
-                  f"{info['seconds'] / 60:.1f} min wall on the shared machine (1 torch thread, nice 10)"
-                  f"{', stopped by the time limit' if info['stopped_by_time_limit'] else ''}; "
-                  f"recipe-measured inference {info['queries_per_second_model']:.0f} queries/s, "
-                  f"{info['parameters']:,} parameters.", ""]
-        rows = [["event generator (ours)", s, m[s]["hits@1"], m[s]["hits@3"], m[s]["hits@10"], m[s]["mrr"]]
-                for s in ("time_aware_filtered", "raw")]
-        for r in ("pair-recency", "entity-frequency"):
-            if r in run["results"]["rules"]:
-                rr = run["results"]["rules"][r]
-                rows += [[f"rule {r}", s, rr[s]["hits@1"], rr[s]["hits@3"], rr[s]["hits@10"], rr[s]["mrr"]]
-                         for s in ("time_aware_filtered", "raw")]
-        rows += [["paper: HGLS", "time_aware_filtered", .368, .490, .691, None],
-                 ["paper: Llama-2-7b-CoH", "time_aware_filtered", .349, .470, .591, None],
-                 ["paper: Llama-2-7b-CoH", "raw", .338, .462, .587, None]]
-        lines.append(markdown_table(["model", "setting", "H@1", "H@3", "H@10", "MRR"], rows, digits=3))
-        target = m["time_aware_filtered"]["hits@1"] >= 0.37
-        lines.append(f"Target time-aware filtered H@1 >= 0.37: **{'met' if target else 'not met'}** "
-                     f"(measured {_fmt(m['time_aware_filtered']['hits@1'])}).")
-        lines.append("")
-        if run["results"].get("ablations"):
-            lines += ["Ablation (each trained separately at the smaller ablation budget of the config):", ""]
-            rows = [[a["name"], a["metrics"]["time_aware_filtered"]["hits@1"], a["metrics"]["time_aware_filtered"]["hits@3"],
-                     a["metrics"]["time_aware_filtered"]["hits@10"], a["metrics"]["raw"]["hits@1"], a["train"]["steps"]]
-                    for a in run["results"]["ablations"]]
-            lines.append(markdown_table(["variant", "filt H@1", "filt H@3", "filt H@10", "raw H@1", "steps"], rows,
-                                        digits=3))
+    if final:
+        lines += _final_lines(final)
     if thr:
-        lines += ["### Inference throughput (CPU, measured while the machine was shared)", ""]
-        for run in runs:
-            t, mc = run["throughput"], run["config"]["model"]
-            lines.append(
-                f"- dim {mc['dim']}, L = {mc['history']} ({run['dir']}): {t['queries']} test queries, {t['threads']} "
-                f"torch thread(s), batch 1024, best of 3: **{t['queries_per_second_model']:.0f} queries/s** (model), "
-                f"{t['queries_per_second_with_chains']:.0f} queries/s including history-chain building; batch-1 "
-                f"latency {t['latency_ms_batch1']:.1f} ms. Target >= 500 queries/s: "
-                f"**{'met' if t['queries_per_second_model'] >= 500 else 'not met'}** at this load.")
-        lines.append("")
+        lines += ["### Inference throughput (CPU, measured while the machine was shared)", "",
+                  f"{thr['queries']} test queries, {thr['threads']} torch thread(s), batch 1024, best of 3"
+                  f"{', rule prior included' if thr['with_rule_prior'] else ''}: "
+                  f"**{thr['queries_per_second_model']:.0f} queries/s** (model), "
+                  f"{thr['queries_per_second_with_chains']:.0f} queries/s including history chains"
+                  f"{' and rule features' if thr['with_rule_prior'] else ''}; batch-1 latency "
+                  f"{thr['latency_ms_batch1']:.1f} ms. Target >= 500 queries/s: "
+                  f"**{'met' if thr['queries_per_second_with_chains'] >= 500 else 'not met'}** at this load.", ""]
+    if ablations and ablations["results"].get("ablations"):
+        lines += _ablation_lines(ablations)
+    if rules:
+        lines += _rules_lines(rules)
+    if older or notes:
+        lines += ["### Earlier runs (same model family)", ""]
+        lines += [_older_line(r) for r in older] + [f"- {n}" for n in notes or []] + [""]
     return "\n".join(lines)
+
+
+def _load_run(run_dir: Path, command: str | None) -> dict:
+    import yaml
+
+    return {"dir": str(run_dir), "command": command or f"modelworks tkg run {run_dir}/config.yaml",
+            "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
+            "results": json.loads((run_dir / "results.json").read_text())}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--run", type=Path, action="append", default=[], help="finished icews14 run folder (repeatable; "
-                    "throughput is measured on the first)")
-    ap.add_argument("--run-command", action="append", default=[], help="the command that made each --run")
+    ap.add_argument("--run", type=Path, default=None, help="the final icews14 run folder (throughput measured on it)")
+    ap.add_argument("--run-command", default=None, help="the command that made --run")
+    ap.add_argument("--run-load", default="?", help="the 1-minute load average while --run trained (for the text)")
+    ap.add_argument("--ablations", type=Path, default=None, help="a run folder whose ablation table is shown")
+    ap.add_argument("--ablations-command", default=None)
+    ap.add_argument("--older", type=Path, action="append", default=[], help="earlier run folders (one line each)")
+    ap.add_argument("--note", action="append", default=[], help="an extra measured result for the earlier-runs list")
+    ap.add_argument("--rules-json", type=Path, default=None, help="cache of the rule table (read, or written)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-update", action="store_true")
@@ -148,26 +242,30 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from modelworks.paths import data_root
 
-    rules = rules_table(data_root(args.data_dir))
-    import yaml
+    if args.rules_json is not None and args.rules_json.is_file():
+        rules = json.loads(args.rules_json.read_text())
+    else:
+        rules = rules_table(data_root(args.data_dir))
+        if args.rules_json is not None:
+            from modelworks.runs import atomic_write_json
 
-    runs, thr = [], None
-    for k, run_dir in enumerate(args.run):
-        command = args.run_command[k] if k < len(args.run_command) else f"modelworks tkg run {run_dir}/config.yaml"
-        runs.append({"dir": str(run_dir), "command": command,
-                     "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
-                     "results": json.loads((run_dir / "results.json").read_text())})
-    for run, run_dir in zip(runs, args.run):
-        run["throughput"] = throughput(run_dir, args.threads)
-    thr = runs[0]["throughput"] if runs else None
-    out = {"rules": {k: {r: v for r, v in b["rules"].items()} for k, b in rules.items()},
-           "models": [r["results"]["model"] for r in runs], "throughput": thr}
+            atomic_write_json(args.rules_json, rules)
+    final = _load_run(args.run, args.run_command) if args.run else None
+    if final:
+        final["load"] = args.run_load
+    abl = _load_run(args.ablations, args.ablations_command) if args.ablations else None
+    older = [_load_run(d, None) for d in args.older]
+    thr = throughput(args.run, args.threads) if args.run else None
+    out = {"rules": {k: dict(b["rules"]) for k, b in rules.items()},
+           "final": final["results"]["model"] if final else None, "throughput": thr}
     print(json.dumps(out, indent=2))
     if not args.no_update:
         from modelworks.report import update_results_section
 
-        cmd = "python benchmarks/tkg_results.py" + "".join(f" --run {r}" for r in args.run) + f" --threads {args.threads}"
-        update_results_section("tkg", section(rules, runs, thr, cmd))
+        cmd = "python benchmarks/tkg_results.py" + (f" --run {args.run}" if args.run else "") + \
+            (f" --ablations {args.ablations}" if args.ablations else "") + "".join(f" --older {d}" for d in args.older) + \
+            (f" --rules-json {args.rules_json}" if args.rules_json else "") + f" --threads {args.threads}"
+        update_results_section("tkg", section(rules, final, abl, older, thr, cmd, args.note))
 
 
 if __name__ == "__main__":

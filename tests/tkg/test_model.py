@@ -47,8 +47,9 @@ def test_training_learns_the_hand_made_graph():
     model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
                            ds.num_relations, table, ds.time_step)
     train = build_examples(ds, "train", 4, table=table)
-    info = train_event_generator(model, train, TrainSettings(epochs=60, batch_size=16, lr=0.02))
-    assert info["final_loss"] < 1.0
+    info = train_event_generator(model, train, TrainSettings(epochs=60, batch_size=5, lr=0.02))
+    assert info["engine"] == "modelworks.train.fit" and info["steps"] == 60 * (len(train) // 5)
+    assert info["final_loss"] < min(1.0, 0.8 * info["first_loss"])
     ids, scores = predict_topk(model, train, k=3)
     assert ids.shape == (len(train), 3) and np.all(np.diff(scores, axis=1) <= 0)
 
@@ -69,11 +70,35 @@ def test_label_smoothing_mixes_in_the_uniform_target():
                                                                     train.chains)])
         nll = torch.nn.functional.nll_loss(logp, torch.as_tensor(train.target)).item()
         uniform = -logp.mean().item()
-    logged = {}
-    train_event_generator(model, train, TrainSettings(epochs=1, batch_size=len(train), label_smoothing=0.25),
-                          log=lambda step, **kv: logged.setdefault(step, kv["loss"]))
-    assert logged[1] == pytest.approx(0.75 * nll + 0.25 * uniform, rel=1e-4)
+    info = train_event_generator(model, train, TrainSettings(epochs=1, batch_size=len(train), label_smoothing=0.25))
+    assert info["first_loss"] == pytest.approx(0.75 * nll + 0.25 * uniform, rel=1e-4)
     assert uniform > nll  # so smoothing really changed the objective
+
+
+def test_training_logs_into_the_given_run_and_subsamples_epochs(tmp_path):
+    from modelworks.runs import Run, read_metrics
+
+    ds = rule_graph()
+    table = FactTable.from_dataset(ds)
+    model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
+                           ds.num_relations, table, ds.time_step)
+    train = build_examples(ds, "train", 4, table=table)
+    with Run.create("t", out=tmp_path / "run") as run:
+        info = train_event_generator(model, train, TrainSettings(epochs=3, batch_size=2, max_examples_per_epoch=3),
+                                     run=run)
+    assert info["steps"] == 3 * 2 and not info["stopped_by_time_limit"]  # ceil(3 / 2) steps per epoch
+    rows = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
+    assert rows[-1]["step"] == 6 and (tmp_path / "run" / "train_results.json").is_file()
+
+
+def test_time_limit_becomes_a_step_budget():
+    ds = rule_graph()
+    table = FactTable.from_dataset(ds)
+    model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
+                           ds.num_relations, table, ds.time_step)
+    train = build_examples(ds, "train", 4, table=table)
+    info = train_event_generator(model, train, TrainSettings(epochs=10**6, batch_size=2, max_minutes=1e-5))
+    assert info["stopped_by_time_limit"] and 1 <= info["steps"] < info["planned_steps"]
 
 
 def test_config_errors():

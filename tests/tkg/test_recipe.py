@@ -26,7 +26,7 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="exactly one of"):
         load_config(TKGRunConfig, None, ["name=x"], defaults={"data": {}})
     with pytest.raises(ConfigError, match="eval_split"):
-        load_config(TKGRunConfig, CONFIGS[0], ["eval_split=valid"])
+        load_config(TKGRunConfig, CONFIGS[0], ["eval_split=valid", "train_splits=[train, valid]", "rule_prior={tune: false}"])
     with pytest.raises(ConfigError, match="reverse"):
         load_config(TKGRunConfig, CONFIGS[0], ["model.reverse=sideways"])
 
@@ -63,3 +63,25 @@ def test_tiny_recipe_end_to_end(tmp_path):
     preds = (run_dir / "predictions.jsonl").read_text().splitlines()
     assert len(preds) == m["queries"] and len(json.loads(preds[0])["top10"]) == 10
     assert (run_dir / "model.pt").is_file() and (run_dir / "config.yaml").is_file()
+    # training went through modelworks.train.fit, logging into the run (and each ablation into its own folder)
+    assert res["train"]["engine"] == "modelworks.train.fit" and (run_dir / "train_results.json").is_file()
+    assert (run_dir / "ablations" / "01" / "metrics.jsonl").is_file()
+
+
+def test_tiny_recipe_tunes_the_rule_prior_on_valid(tmp_path):
+    cfg = load_config(TKGRunConfig, Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml",
+                      ["train.epochs=2", "train_splits=[train]", "rule_prior={tune: true, grid: [0, 1]}",
+                       "rules=[pair-recency]"])
+    res = json.loads((run_recipe(cfg, out=tmp_path / "run") / "results.json").read_text())
+    prior = res["rule_prior"]
+    assert prior["tuned_on"] == "valid" and prior["trials"] == 2**4
+    assert prior["valid_filtered_hits@1"] >= prior["valid_filtered_hits@1_model_alone"]
+    if any(prior["weights"]):  # the prior was used: both numbers are reported
+        assert res["model_without_prior"]["queries"] == res["model"]["queries"]
+    else:
+        assert res["model_without_prior"] is None
+
+
+def test_rule_prior_tuning_needs_valid_held_out():
+    with pytest.raises(ConfigError, match="rule_prior.tune"):
+        load_config(TKGRunConfig, CONFIGS[0], ["train_splits=[train, valid]", "rule_prior={tune: true}"])

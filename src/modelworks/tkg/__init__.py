@@ -16,7 +16,9 @@ _EXPORTS = {
     "prompts": ["PromptConfig", "build_prompt", "iter_prompts", "export_jsonl"],
     "decoding": ["EntityTrie", "constrained_beam_search", "evaluate_llm"],
     "examples": ["Examples", "build_examples"],
-    "model": ["EventGenerator", "EventGeneratorConfig", "TrainSettings", "train_event_generator", "predict_topk"],
+    "model": ["EventGenerator", "EventGeneratorConfig", "TrainSettings", "train_event_generator", "predict_topk",
+              "event_loss"],
+    "rule_prior": ["RulePriorConfig", "RuleFeatures", "rule_features", "tune_weights"],
     "synthetic": ["SyntheticConfig", "generate_synthetic", "write_synthetic"],
     "recipe": ["TKGRunConfig", "run_recipe"],
 }

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
 
 __all__ = ["EventGeneratorConfig", "EventGenerator", "TrainSettings", "train_event_generator", "predict_topk",
-           "NUM_TIME_BUCKETS"]
+           "event_loss", "event_records", "collate_events", "NUM_TIME_BUCKETS"]
 
 NUM_TIME_BUCKETS = 64
 
@@ -203,57 +202,109 @@ def _batch(ex: Examples, idx: np.ndarray):
             torch.as_tensor(ex.chains[idx]))
 
 
-def train_event_generator(model, train: Examples, settings: TrainSettings,
-                          log: Callable[..., None] | None = None,
-                          on_epoch: Callable[[int], None] | None = None) -> dict:
-    """Cross-entropy on the target entity (optionally label-smoothed); a plain AdamW loop (kept here until `modelworks.train.fit` lands)."""
+def event_records(ex: Examples) -> list[dict]:
+    """One training record per query for :func:`modelworks.train.fit`: ``input_ids`` are the fact ids of its
+    history chain (the event generator's tokens), plus the query and its target."""
+    return [{"input_ids": ex.chains[i], "entity": int(e), "relation": int(r), "time": int(t), "target": int(y)}
+            for i, (e, r, t, y) in enumerate(zip(ex.entity.tolist(), ex.relation.tolist(), ex.time.tolist(),
+                                                 ex.target.tolist()))]
+
+
+def collate_events(records: list[dict]) -> dict:
+    """A batch of :func:`event_records` as tensors (the chains are already padded to length L)."""
     import torch
+
+    return {"entity": torch.as_tensor([r["entity"] for r in records]),
+            "relation": torch.as_tensor([r["relation"] for r in records]),
+            "time": torch.as_tensor([r["time"] for r in records]),
+            "chains": torch.as_tensor(np.stack([r["input_ids"] for r in records])),
+            "target": torch.as_tensor([r["target"] for r in records])}
+
+
+def event_loss(model, batch: dict, label_smoothing: float = 0.0):
+    """Cross-entropy on the target entity, label-smoothed: ``(1 - eps) * NLL + eps * mean_o(-log p(o))``."""
+    import torch
+
+    logp = model(batch["entity"], batch["relation"], batch["time"], batch["chains"])
+    loss = torch.nn.functional.nll_loss(logp, batch["target"])
+    if label_smoothing > 0:
+        loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean()
+    return loss
+
+
+def _seconds_per_step(model, records: list[dict], settings: TrainSettings, loss_fn) -> float:
+    """Wall time of one forward + backward at the training batch size (best of 2 after a warm-up; gradients
+    are discarded): how the time limit becomes a step budget, since ``fit`` stops by steps."""
+    best = float("inf")
+    batch = collate_events(records[:settings.batch_size])
+    model.train()
+    for i in range(3):
+        t0 = time.perf_counter()
+        loss_fn(model, batch).backward()
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    model.zero_grad(set_to_none=True)
+    return best * 1.1  # + the optimizer step and bookkeeping
+
+
+def train_event_generator(model, train: Examples, settings: TrainSettings, run=None) -> dict:
+    """Train the event generator with :func:`modelworks.train.fit`: AdamW, linear warm-up (5% of the steps) then
+    cosine decay, gradient clipping at 1, the label-smoothed cross-entropy of :func:`event_loss`.
+
+    An epoch is ``max_examples_per_epoch`` queries (0 = all of them), drawn without replacement from fit's
+    seeded shuffle. ``max_minutes`` caps the number of steps at the budget over a measured step time.
+    ``run``: an open :class:`~modelworks.runs.Run` that fit logs into (metrics.jsonl, train_results.json);
+    None = a temporary folder, discarded.
+    """
+    import tempfile
+    from functools import partial
+
+    import torch
+
+    from modelworks.runs import Run
+    from modelworks.train import TrainConfig, fit
 
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    n = len(train)
-    per_epoch = min(n, settings.max_examples_per_epoch) if settings.max_examples_per_epoch > 0 else n
-    steps_per_epoch = math.ceil(per_epoch / settings.batch_size)
-    total = steps_per_epoch * settings.epochs
-    warm = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 5%
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(total, 1))))))
-    t0, step, losses, stopped = time.perf_counter(), 0, [], False
-    for epoch in range(settings.epochs):
-        model.train()
-        order = rng.permutation(n)[:per_epoch]
-        for b in range(steps_per_epoch):
-            idx = order[b * settings.batch_size:(b + 1) * settings.batch_size]
-            logp = model(*_batch(train, idx))
-            loss = torch.nn.functional.nll_loss(logp, torch.as_tensor(train.target[idx]))
-            if settings.label_smoothing > 0:
-                loss = (1 - settings.label_smoothing) * loss - settings.label_smoothing * logp.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            if log and (step % 50 == 0 or step == 1):
-                log(step, loss=float(np.mean(losses[-50:])), epoch=epoch, seconds=time.perf_counter() - t0)
-            if (time.perf_counter() - t0) / 60 > settings.max_minutes:
-                stopped = True
-                break
-        if on_epoch:
-            on_epoch(epoch)
-        if stopped:
-            break
+    records = event_records(train)
+    n = len(records)
+    if n < settings.batch_size:
+        raise ConfigError(f"key 'batch_size' ({settings.batch_size}) exceeds the {n} training queries")
+    if settings.max_examples_per_epoch > 0 and settings.max_examples_per_epoch < n:
+        steps_per_epoch = math.ceil(settings.max_examples_per_epoch / settings.batch_size)
+    else:
+        steps_per_epoch = n // settings.batch_size  # fit's epoch: full batches of a fresh shuffle
+    planned = steps_per_epoch * settings.epochs
+    loss_fn = partial(event_loss, label_smoothing=settings.label_smoothing)
+    sec_per_step = _seconds_per_step(model, records, settings, loss_fn)
+    budget = max(1, int(settings.max_minutes * 60 / sec_per_step))
+    steps = min(planned, budget)
+    cfg = TrainConfig(optimizer="adamw", lr=settings.lr, weight_decay=settings.weight_decay, max_grad_norm=1.0,
+                      scheduler="cosine", warmup_steps=max(1, steps // 20), batch_size=settings.batch_size,
+                      max_steps=steps, seed=settings.seed, device="cpu", log_every=50, save_model=False,
+                      progress=False, tensorboard=False)
+    with tempfile.TemporaryDirectory(prefix="tkg-train-") as tmp:
+        target_run = run if run is not None else Run.create("tkg-train", out=tmp)
+        result = fit(cfg, model=model, train_dataset=records, loss_fn=loss_fn, collate_fn=collate_events,
+                     run=target_run)
+        if run is None:
+            target_run.close()
     model.eval()
-    return {"steps": step, "seconds": time.perf_counter() - t0, "final_loss": float(np.mean(losses[-50:])) if losses
-            else None, "stopped_by_time_limit": stopped}
+    m = result.metrics
+    return {"steps": m["steps"], "seconds": m["train_time_s"], "cpu_seconds": m["train_cpu_time_s"],
+            "first_loss": m["first_loss"],
+            "final_loss": float(np.mean([h["loss"] for h in result.history[-50:]])) if result.history else None,
+            "planned_steps": planned, "stopped_by_time_limit": steps < planned,
+            "estimated_seconds_per_step": sec_per_step, "engine": "modelworks.train.fit"}
 
 
-def predict_topk(model, ex: Examples, k: int = 100, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` entity ids per query (best first) and their log-probabilities."""
+def predict_topk(model, ex: Examples, k: int = 100, batch_size: int = 1024,
+                 prior=None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` entity ids per query (best first) and their scores: log-probabilities, plus the rule prior's
+    bonus when ``prior = (RuleFeatures, weights)`` is given (see :mod:`modelworks.tkg.rule_prior`)."""
     import torch
+
+    from modelworks.tkg.rule_prior import prior_bonus
 
     model.eval()
     ids, scores = [], []
@@ -261,6 +312,8 @@ def predict_topk(model, ex: Examples, k: int = 100, batch_size: int = 1024) -> t
         for b in range(0, len(ex), batch_size):
             idx = np.arange(b, min(b + batch_size, len(ex)))
             logp = model(*_batch(ex, idx))
+            if prior is not None:
+                logp = logp + prior_bonus(prior[0], idx, prior[1], logp.shape[1])
             top = torch.topk(logp, min(k, logp.shape[1]), dim=1)
             ids.append(top.indices.numpy())
             scores.append(top.values.numpy())

@@ -2,8 +2,11 @@
 
 1. prepare: load the dataset (or write the seeded synthetic one into the run folder), its statistics,
    and the four rule baselines on the evaluation split;
-2. train: history chains for the training splits, then the event generator from scratch;
-3. predict: top-k entities for every query of the evaluation split (both directions), timed;
+2. train: history chains for the training splits, then the event generator from scratch through
+   ``modelworks.train.fit``; with ``rule_prior.tune`` the rule prior's weights are then chosen on the
+   held-out valid split;
+3. predict: top-k entities for every query of the evaluation split (both directions), timed, by the model
+   alone and with the rule prior;
 4. evaluate: raw and time-aware filtered Hits@1/3/10 + MRR; ablations (each a separately trained model
    at the ablation budget, beside the full model retrained at the same budget);
 5. report: results.json, predictions.jsonl (per query), report.md with the rules and the paper's table.
@@ -20,6 +23,7 @@ import numpy as np
 
 from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.model import EventGeneratorConfig, TrainSettings
+from modelworks.tkg.rule_prior import RulePriorConfig
 from modelworks.tkg.rules import RULES
 from modelworks.tkg.synthetic import SyntheticConfig
 
@@ -57,6 +61,7 @@ class TKGRunConfig:
     topk: int = 100
     ablations: list[Ablation] = field(default_factory=list)
     ablation_train: TrainSettings | None = None
+    rule_prior: RulePriorConfig = field(default_factory=RulePriorConfig)  # weights chosen on valid; all 0 = off
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -74,6 +79,9 @@ class TKGRunConfig:
             raise ConfigError(f"key 'topk' must be >= 10, got {self.topk}")
         for a in self.ablations:
             EventGeneratorConfig(**{**self.model.__dict__, **_changes(a)})  # validates the combination
+        if self.rule_prior.tune and ("valid" in self.train_splits or self.eval_split == "valid"):
+            raise ConfigError("key 'rule_prior.tune' chooses weights on the valid split, so valid must be neither "
+                              "a training split nor the evaluation split")
 
 
 def _changes(a: Ablation) -> dict:
@@ -109,33 +117,74 @@ def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
                     [q for p in parts for q in p.queries])
 
 
-def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, settings: TrainSettings, log=None):
-    """Train one event generator and evaluate it on the evaluation split."""
+def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig) -> dict:
+    """Grid-search the rule prior's weights for time-aware filtered H@1 on the (held-out) valid split."""
+    from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.rule_prior import rule_features, scores_for_tuning, tune_weights
+
+    t0 = time.perf_counter()
+    ex = build_examples(ds, "valid", mcfg.history, mcfg.augment, mcfg.reverse != "none", table)
+    feats = rule_features(ds, "valid", table, cfg.rule_prior.history)
+    ids, logp, hist = scores_for_tuning(model, ex, feats, k=min(cfg.topk, ds.num_entities))
+    weights, h1, trials = tune_weights(ids, logp, feats, hist, ex.target, ex.filters(ds), tuple(cfg.rule_prior.grid))
+    alone = next(t["hits@1"] for t in trials if not any(t["weights"]))
+    return {"weights": weights, "tuned_on": "valid", "valid_filtered_hits@1": h1,
+            "valid_filtered_hits@1_model_alone": alone, "grid": list(cfg.rule_prior.grid), "trials": len(trials),
+            "seconds": time.perf_counter() - t0}
+
+
+def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, settings: TrainSettings, run=None,
+                  weights: list[float] | None = None):
+    """Train one event generator (through ``modelworks.train.fit``) and evaluate it on the evaluation split,
+    alone and with the rule prior: ``weights`` when given, else tuned on valid (``rule_prior.tune``) or the
+    configured weights."""
     import torch
 
     from modelworks.tkg.examples import build_examples
     from modelworks.tkg.metrics import evaluate_rankings
     from modelworks.tkg.model import EventGenerator, predict_topk, train_event_generator
+    from modelworks.tkg.rule_prior import rule_features
 
     torch.manual_seed(settings.seed)
     t0 = time.perf_counter()
     train = _train_examples(ds, table, cfg.train_splits, mcfg)
     prep_s = time.perf_counter() - t0
     model = EventGenerator(mcfg, ds.num_entities, ds.num_relations, table, ds.time_step)
-    info = train_event_generator(model, train, settings, log=log)
+    info = train_event_generator(model, train, settings, run=run)
+    if weights is not None:
+        prior = {"weights": list(weights), "tuned_on": "the full model's tuning"}
+    elif cfg.rule_prior.tune:
+        prior = _tune_prior(model, ds, table, cfg, mcfg)
+    else:
+        prior = {"weights": list(cfg.rule_prior.weights), "tuned_on": None}
+    k = min(cfg.topk, ds.num_entities)
     t1 = time.perf_counter()
     ev = build_examples(ds, cfg.eval_split, mcfg.history, mcfg.augment, mcfg.reverse != "none", table)
     t2 = time.perf_counter()
-    ids, scores = predict_topk(model, ev, k=min(cfg.topk, ds.num_entities))
+    ids, scores = predict_topk(model, ev, k=k)
     t3 = time.perf_counter()
-    metrics = evaluate_rankings(ids.tolist(), ev.target.tolist(), ev.filters(ds))
+    filters = ev.filters(ds)
+    metrics = evaluate_rankings(ids.tolist(), ev.target.tolist(), filters)
     info.update({
         "train_examples": len(train), "prepare_seconds": prep_s, "parameters": sum(p.numel() for p in model.parameters()),
         "predict_queries": len(ev), "predict_seconds_model": t3 - t2, "predict_seconds_with_chains": t3 - t1,
         "queries_per_second_model": len(ev) / max(t3 - t2, 1e-9),
         "queries_per_second_with_chains": len(ev) / max(t3 - t1, 1e-9),
     })
-    return model, metrics, info, ev, ids, scores
+    without_prior = None
+    if any(w > 0 for w in prior["weights"]):
+        t4 = time.perf_counter()
+        feats = rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history)
+        t5 = time.perf_counter()
+        ids, scores = predict_topk(model, ev, k=k, prior=(feats, prior["weights"]))
+        t6 = time.perf_counter()
+        without_prior, metrics = metrics, evaluate_rankings(ids.tolist(), ev.target.tolist(), filters)
+        info.update({  # the served path: chains + rule features + model with the prior
+            "predict_seconds_model": t6 - t5, "predict_seconds_with_chains": (t6 - t4) + (t2 - t1),
+            "queries_per_second_model": len(ev) / max(t6 - t5, 1e-9),
+            "queries_per_second_with_chains": len(ev) / max((t6 - t4) + (t2 - t1), 1e-9),
+        })
+    return model, metrics, without_prior, prior, info, ev, ids, scores
 
 
 def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str | None = None) -> Path:
@@ -156,8 +205,8 @@ def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str |
             rules[rule] = run_rule(ds, rule, cfg.rule_history, cfg.eval_split)
             run.log(None, rule=rule, **{f"filtered_{k}": v for k, v in rules[rule]["time_aware_filtered"].items()})
         # 2-4. train, predict, evaluate
-        model, metrics, info, ev, ids, scores = _fit_and_eval(
-            ds, table, cfg, cfg.model, replace(cfg.train, seed=cfg.seed), log=lambda step, **kv: run.log(step, **kv))
+        model, metrics, without_prior, prior, info, ev, ids, scores = _fit_and_eval(
+            ds, table, cfg, cfg.model, replace(cfg.train, seed=cfg.seed), run=run)
         import torch
 
         torch.save(model.state_dict(), run.path("model.pt"))
@@ -166,14 +215,18 @@ def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str |
         ablations = []
         if cfg.ablations:
             budget = replace(cfg.ablation_train or cfg.train, seed=cfg.seed)
-            for a in [Ablation(name="full model (ablation budget)"), *cfg.ablations]:
+            for i, a in enumerate([Ablation(name="full model (ablation budget)"), *cfg.ablations]):
                 mcfg = replace(cfg.model, **_changes(a))
-                _, m, inf, *_ = _fit_and_eval(ds, table, cfg, mcfg, budget)
-                ablations.append({"name": a.name, "changes": _changes(a), "metrics": m, "train": inf})
+                with Run.create("tkg-ablation", config=mcfg, out=run.path(f"ablations/{i:02d}"), seed=cfg.seed) as sub:
+                    _, m, m0, _, inf, *_ = _fit_and_eval(ds, table, cfg, mcfg, budget, run=sub,
+                                                         weights=prior["weights"])
+                ablations.append({"name": a.name, "changes": _changes(a), "metrics": m, "metrics_without_prior": m0,
+                                  "train": inf})
                 run.log(None, ablation=a.name, filtered_hits1=m["time_aware_filtered"]["hits@1"])
         results = {
             "dataset": stats, "dataset_version": ds.version(), "eval_split": cfg.eval_split,
-            "model": metrics, "train": info, "rules": rules, "rule_history": cfg.rule_history,
+            "model": metrics, "model_without_prior": without_prior, "rule_prior": prior,
+            "train": info, "rules": rules, "rule_history": cfg.rule_history,
             "ablations": ablations,
         }
         run.write_results(results)
@@ -198,6 +251,7 @@ def _row(name: str, m: dict) -> list:
 def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
     from modelworks.report import markdown_table
     from modelworks.tkg.paper import paper_rows
+    from modelworks.tkg.rule_prior import FEATURES
 
     info = results["train"]
     head = ["model", "H@1", "H@3", "H@10", "MRR"]
@@ -209,13 +263,25 @@ def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
         f"augmentation={'on' if cfg.model.augment else 'off'}, reverse knowledge={cfg.model.reverse}; "
         f"{info['parameters']:,} parameters, trained from scratch for {info['steps']} steps of batch "
         f"{cfg.train.batch_size} (sampled from {info['train_examples']:,} training queries of "
-        f"{'+'.join(cfg.train_splits)}, {info['seconds'] / 60:.1f} min"
+        f"{'+'.join(cfg.train_splits)}, {info['seconds'] / 60:.1f} min through `modelworks.train.fit`"
         f"{', stopped by the time limit' if info['stopped_by_time_limit'] else ''}). "
         f"Inference: {info['queries_per_second_model']:.0f} queries/s (model), "
         f"{info['queries_per_second_with_chains']:.0f} queries/s including history-chain building, CPU.\n",
     ]
+    prior = results.get("rule_prior") or {}
+    if any(w > 0 for w in prior.get("weights", [])):
+        w = ", ".join(f"{n} {v:g}" for n, v in zip(FEATURES, prior["weights"]))
+        how = (f"chosen on the held-out valid split by a grid search ({prior['trials']} points; valid filtered H@1 "
+               f"{prior['valid_filtered_hits@1_model_alone']:.3f} -> {prior['valid_filtered_hits@1']:.3f})"
+               if prior.get("tuned_on") == "valid" else "fixed in the config")
+        parts.append(f"Rule prior: score = log p(o) + w . f(o), features over the last {cfg.rule_prior.history} "
+                     f"history facts; w = {w}, {how}.\n")
     for setting, label in (("time_aware_filtered", "Time-aware filtered"), ("raw", "Raw")):
-        rows = [_row("**ours: event generator**", results["model"][setting])]
+        if results.get("model_without_prior"):
+            rows = [_row("**ours: event generator + rule prior**", results["model"][setting]),
+                    _row("ours: event generator alone", results["model_without_prior"][setting])]
+        else:
+            rows = [_row("**ours: event generator**", results["model"][setting])]
         rows += [_row(f"rule: {r} (L={results['rule_history']})", results["rules"][r][setting]) for r in results["rules"]]
         paper = paper_rows(ds.name, setting)
         rows += [[f"paper: {m}", h1, h3, h10, None] for m, h1, h3, h10 in paper]
