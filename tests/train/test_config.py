@@ -38,6 +38,7 @@ def test_shipped_configs_exist():
     (["parallel=dp=2,pp=2"], "parallel"),
     (["optimizer=adam"], "optimizer"),
     (["lr=0"], "lr"),
+    (["min_lr_ratio=1.0"], "min_lr_ratio"),
     (["peft.method=prompt", "grad_checkpointing=true"], "grad_checkpointing"),
     (["peft.merge=true", "peft.method=ia3"], "merge"),
     (["precision=fp16"], "precision"),

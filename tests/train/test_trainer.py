@@ -67,3 +67,23 @@ def test_raw_records_with_a_model_need_a_tokenizer(tmp_path):
     model, _, _ = tiny()
     with pytest.raises(UserError, match="tokenizer"):
         fit(cfg(tmp_path), model=model, train_dataset=[{"text": "a b c"}])
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_scheduler_warms_up_then_decays_to_the_floor(kind):
+    from modelworks.train import build_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = build_scheduler(opt, kind, warmup_steps=4, total_steps=24, min_lr_ratio=0.05)
+    lrs = []
+    for _ in range(30):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])  # linear warm-up to the peak
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))  # then never rises
+    assert lrs[24] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.1)  # and rests at lr * min_lr_ratio
+    mid = lrs[14]  # halfway through the decay
+    assert mid == pytest.approx(0.1 + 1.9 * 0.5)
+    flat = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0), "constant", 0, 24, 0.05)
+    assert flat.get_last_lr() == [2.0]

@@ -280,7 +280,8 @@ def train_event_generator(model, train: Examples, settings: TrainSettings, run=N
     budget = max(1, int(settings.max_minutes * 60 / sec_per_step))
     steps = min(planned, budget)
     cfg = TrainConfig(optimizer="adamw", lr=settings.lr, weight_decay=settings.weight_decay, max_grad_norm=1.0,
-                      scheduler="cosine", warmup_steps=max(1, steps // 20), batch_size=settings.batch_size,
+                      scheduler="cosine", warmup_steps=max(1, steps // 20), min_lr_ratio=0.05,
+                      batch_size=settings.batch_size,
                       max_steps=steps, seed=settings.seed, device="cpu", log_every=50, save_model=False,
                       progress=False, tensorboard=False)
     with tempfile.TemporaryDirectory(prefix="tkg-train-") as tmp:

@@ -147,6 +147,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0  # 0 disables clipping
     scheduler: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = 0
+    min_lr_ratio: float = 0.0  # linear/cosine decay ends at lr * min_lr_ratio (HF's cosine_with_min_lr)
     batch_size: int = 8  # per data-parallel rank and micro-step
     grad_accum: int = 1
     max_steps: int = 0  # 0: run `epochs` epochs
@@ -183,6 +184,8 @@ class TrainConfig:
                 raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
         if self.lr <= 0:
             raise ConfigError(f"key 'lr' must be positive, got {self.lr}")
+        if not 0.0 <= self.min_lr_ratio < 1.0:
+            raise ConfigError(f"key 'min_lr_ratio' must be in [0, 1), got {self.min_lr_ratio}")
         if self.max_steps == 0 and self.epochs <= 0:
             raise ConfigError("key 'epochs' must be positive when max_steps is 0")
         if not 0.0 <= self.eval_fraction < 1.0:

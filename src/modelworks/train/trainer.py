@@ -30,8 +30,8 @@ class FitResult:
     saved: dict[str, Path] = field(default_factory=dict)  # 'model' / 'adapter' / 'merged' -> folder
 
 
-def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
-    """Linear warmup, then constant, linear decay to 0, or cosine decay to 0 (a ``LambdaLR``)."""
+def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0):
+    """Linear warmup, then constant, linear decay or cosine decay to ``lr * min_lr_ratio`` (a ``LambdaLR``)."""
     import torch
 
     def factor(step: int) -> float:
@@ -41,9 +41,8 @@ def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
             return 1.0
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         progress = min(max(progress, 0.0), 1.0)
-        if kind == "linear":
-            return 1.0 - progress
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        decay = 1.0 - progress if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return min_lr_ratio + (1.0 - min_lr_ratio) * decay
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -241,7 +240,7 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         raise UserError(f"one optimizer step needs {cfg.grad_accum} batches but an epoch has "
                         f"{batches.batches_per_epoch}; lower grad_accum or batch_size")
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.warmup_steps, total_steps)
+    scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.warmup_steps, total_steps, cfg.min_lr_ratio)
     state: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "tokens": 0}
     ckpt_dir = run.path("checkpoints")
     if cfg.resume:
