@@ -77,7 +77,7 @@ def test_cli_trains_tiny_config_with_overrides_and_out(cli, tmp_path):
     assert [r["step"] for r in steps] == [1, 2, 3, 4]
     for r in steps:
         assert {"step", "loss", "lr", "grad_norm", "tokens_per_s", "peak_mem_mb", "step_time"} <= set(r)
-        assert r["tokens_per_s"] > 0 and r["peak_mem_mb"] > 0
+        assert r["tokens_per_s"] > 0 and r["samples_per_s"] > 0 and r["peak_mem_mb"] > 0
     assert any("eval_loss" in r for r in rows)
     results = json.loads((out / "results.json").read_text())
     assert results["steps"] == 4 and (out / "model" / "model.safetensors").is_file()

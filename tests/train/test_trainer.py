@@ -87,3 +87,24 @@ def test_scheduler_warms_up_then_decays_to_the_floor(kind):
     assert mid == pytest.approx(0.1 + 1.9 * 0.5)
     flat = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0), "constant", 0, 24, 0.05)
     assert flat.get_last_lr() == [2.0]
+
+
+def test_custom_collate_without_tokens_logs_samples_per_s(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    w = torch.tensor([1.0, -2.0, 0.5])
+    records = [{"x": x, "y": float(x @ w)} for x in torch.randn(64, 3)]
+
+    def collate(items):
+        return {"x": torch.stack([r["x"] for r in items]), "y": torch.tensor([r["y"] for r in items])}
+
+    def mse(m, batch):
+        return torch.nn.functional.mse_loss(m(batch["x"]).squeeze(-1), batch["y"])
+
+    c = TrainConfig(optimizer="adamw", lr=5e-2, batch_size=16, max_steps=20, save_model=False, progress=False,
+                    tensorboard=False, out=str(tmp_path), device="cpu")
+    res = fit(c, model=model, train_dataset=records, loss_fn=mse, collate_fn=collate)
+    rows = read_metrics(res.out_dir / "metrics.jsonl")
+    assert len(rows) == 20 and rows[-1]["loss"] < rows[0]["loss"]
+    assert all(r["tokens_per_s"] is None and r["samples_per_s"] > 0 for r in rows)
+    assert res.metrics["tokens_per_s"] is None

@@ -2,8 +2,9 @@
 progress bar, all on rank 0 only.
 
 Each row has ``step``, ``loss``, ``lr``, ``grad_norm``, ``tokens_per_s`` (non-padding tokens of this
-rank's micro-batches times the data-parallel size, per second of step wall time), ``peak_mem_mb`` (CUDA max allocated, or the process's peak
-RSS on CPU) and ``step_time``.
+rank's micro-batches times the data-parallel size, per second of step wall time; None for custom batches
+that carry no ``attention_mask``), ``samples_per_s`` (examples, counted the same way), ``peak_mem_mb``
+(CUDA max allocated, or the process's peak RSS on CPU) and ``step_time``.
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
     ``loss_fn(model, batch) -> loss | (loss, {name: float})``: replaces the token-mean cross-entropy.
     ``run``: an open :class:`~modelworks.runs.Run` to log into (metrics.jsonl, checkpoints/, model/); the final
     numbers then go to ``train_results.json`` and results.json / report.md are left to the caller.
-    ``collate_fn``: replaces :func:`~modelworks.train.data.collate` (list of examples -> batch).
+    ``collate_fn``: replaces :func:`~modelworks.train.data.collate` (list of examples -> batch); with ``model``
+    given too, the records are not tokenized but handed to ``collate_fn`` as they are (any Python objects).
     """
     import torch
     import torch.distributed as dist
@@ -186,13 +187,17 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         train_records, eval_records = _split_eval(train_records, cfg.eval_fraction, cfg.seed)
     else:
         eval_records = []
+    custom = model is not None and collate_fn is not None  # the caller's own records and batches
     if model is None:
         texts = record_texts(train_records, cfg) if _is_raw(train_records) else None
         model, tokenizer = load_model_and_tokenizer(cfg.model, cfg.tokenizer, texts, seed=cfg.seed)
-    elif tokenizer is None and (_is_raw(train_records) or _is_raw(eval_records)):
-        raise UserError("fit(model=...) with raw records also needs tokenizer=...")
-    train_examples = tokenize_records(train_records, tokenizer, cfg, "data")
-    eval_examples = tokenize_records(eval_records, tokenizer, cfg, "eval_data")
+    elif not custom and tokenizer is None and (_is_raw(train_records) or _is_raw(eval_records)):
+        raise UserError("fit(model=...) with raw records also needs tokenizer=... (or a collate_fn for them)")
+    if custom:  # records go to collate_fn as they are
+        train_examples, eval_examples = train_records, eval_records
+    else:
+        train_examples = tokenize_records(train_records, tokenizer, cfg, "data")
+        eval_examples = tokenize_records(eval_records, tokenizer, cfg, "eval_data")
     pad_id = (tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0)
     pad_to = cfg.max_len if plan.mode == "pp" else None
     if collate_fn is None:
@@ -260,12 +265,13 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
 
     # ---- loop ----------------------------------------------------------------------------------
     while state["step"] < total_steps:
-        micro = []
+        micro, samples = [], 0
         for _ in range(cfg.grad_accum):
             if state["batch"] >= batches.batches_per_epoch:
                 state["epoch"], state["batch"] = state["epoch"] + 1, 0
             idx = batches.indices(state["epoch"], state["batch"])
             state["batch"] += 1
+            samples += len(idx)
             micro.append(_to_device(collate_fn([train_examples[i] for i in idx]), env.device))
         lr = optimizer.param_groups[0]["lr"]
         timer.start()
@@ -280,7 +286,9 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         tokens = sum(_tokens(b) for b in micro) * max(1, par.dp_size)
         state["tokens"] += tokens
         first_loss = loss_val if first_loss is None else first_loss
-        row = {"loss": loss_val, "lr": lr, "grad_norm": gnorm, "tokens_per_s": tokens / dt if dt > 0 else None,
+        row = {"loss": loss_val, "lr": lr, "grad_norm": gnorm,  # tokens: None for custom batches without any
+               "tokens_per_s": tokens / dt if dt > 0 and tokens else None,
+               "samples_per_s": samples * max(1, par.dp_size) / dt if dt > 0 else None,
                "peak_mem_mb": peak_memory_mb(env.device), "step_time": dt, "epoch": state["epoch"], **logs}
         if cfg.eval_every and eval_examples and state["step"] % cfg.eval_every == 0:
             row["eval_loss"] = evaluate_loss(par.module, eval_examples, collate_fn, env.device, cfg.batch_size,
