@@ -78,3 +78,34 @@ def test_cli_errors_one_line(cli, tmp_path):
     assert res.returncode == 2 and "config file not found" in res.stderr
     res = cli("unlearn", "compare", str(TINY), "data.source=" + str(tmp_path / "nodir"))
     assert res.returncode == 2 and "TOFU data directory not found" in res.stderr
+
+
+def test_step_covers_batch_size_questions_with_all_their_targets(compare_run):
+    """MEOW's official collator trains every selected inverted answer of each question in a step, so a
+    step of batch_size questions holds k * batch_size examples and 10 epochs train each answer 10 times."""
+    from modelworks.unlearn.recipe import per_step_examples
+
+    assert per_step_examples(120, 40, 32) == 96  # forget01, k=3
+    assert per_step_examples(40, 40, 32) == 32  # one example per question (GA, NPO, ...)
+    run, res = compare_run
+    by = {m["method"]: m for m in res["methods"]}
+    n = res["data"]["n_forget"]
+    k = len(json.loads(run.path("inverted_facts.json").read_text())[0]["selected"])
+    assert by["meow"]["batch_examples"] == k * by["npo"]["batch_examples"] == k * min(8, n)
+
+
+def test_forget_gap_is_the_log_of_the_ks_statistic():
+    """forget_gap: mean NLLs and the median of mean_j L(pert_j) - L(para); a shift of every loss leaves it alone."""
+    import math
+
+    from modelworks.unlearn.tables import forget_gap
+
+    section = {"avg_gt_loss": {"0": 0.5, "1": 1.5}, "avg_paraphrased_loss": {"0": 2.0, "1": 4.0},
+               "average_perturb_loss": {"0": [3.0, 3.0], "1": [4.0, 5.0]}}
+    g = forget_gap(section)
+    assert g["answer_nll"] == 1.0 and g["para_nll"] == 3.0 and g["pert_nll"] == 3.75
+    assert g["median_log_inv_ratio"] == pytest.approx((1.0 + 0.5) / 2)
+    shifted = {k: {i: ([x + 2 for x in v] if isinstance(v, list) else v + 2) for i, v in d.items()}
+               for k, d in section.items()}
+    assert forget_gap(shifted)["median_log_inv_ratio"] == pytest.approx(g["median_log_inv_ratio"])
+    assert math.isclose(forget_gap(shifted)["para_nll"], 5.0)

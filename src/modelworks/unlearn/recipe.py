@@ -18,7 +18,7 @@ from typing import Any
 from modelworks.errors import UserError
 from modelworks.unlearn.config import UnlearnConfig
 
-__all__ = ["run_experiment", "load_tofu_data"]
+__all__ = ["run_experiment", "load_tofu_data", "per_step_examples"]
 
 _SETS = ("eval_log.json", "eval_real_author_wo_options.json", "eval_real_world_wo_options.json")
 
@@ -260,6 +260,9 @@ def _unlearn_one(name: str, cfg: UnlearnConfig, data, target, tok, template, ret
     n = len(data["forget"])
     steps = max(1, math.ceil(u.epochs * n / u.batch_size))
     warmup = int(round(u.warmup_epochs * n / u.batch_size))
+    # a step takes batch_size forget *questions* with all their targets (MEOW: every selected inverted
+    # answer of each question, as the official collator does), so an epoch trains each target once
+    per_step = per_step_examples(len(examples), n, u.batch_size)
     probe_ex = build_examples(data["forget"][:32], data["retain"][:32], None, seed=cfg.seed + 1)
     probe = next(batch_stream(probe_ex, tok, template, len(probe_ex), cfg.finetune.max_length, seed=0,
                               device=cfg.device))
@@ -289,20 +292,32 @@ def _unlearn_one(name: str, cfg: UnlearnConfig, data, target, tok, template, ret
 
     t0 = time.perf_counter()
     if u.engine == "train":
-        model = _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, examples, steps, warmup, run, name)
+        model = _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, examples, steps, warmup, run, name,
+                                 per_step)
         probe_row(steps)
     else:
-        batches = batch_stream(examples, tok, template, u.batch_size, cfg.finetune.max_length, cfg.seed, cfg.device)
+        batches = batch_stream(examples, tok, template, per_step, cfg.finetune.max_length, cfg.seed, cfg.device)
         run_steps(model, lambda b: method.loss(model, b, ref, mcfg, kind), batches, steps, u.lr, u.weight_decay,
                   warmup, on_step=on_step)
     seconds = time.perf_counter() - t0 - eval_seconds[0]
     _, metrics = _evaluate(model, tok, data, template, cfg, name, run, retain_log)
     evals.append({"step": steps, **metrics})
-    return {"method": name, "retain_loss": kind, "steps": steps, "unlearn_seconds": seconds, **metrics,
+    return {"method": name, "retain_loss": kind, "steps": steps, "batch_examples": per_step,
+            "unlearn_seconds": seconds, **metrics,
             "over_steps": evals, "probe": trace}
 
 
-def _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, examples, steps, warmup, run, name):
+def per_step_examples(n_examples: int, n_questions: int, batch_size: int) -> int:
+    """Examples per optimizer step so that one step covers ``batch_size`` forget questions.
+
+    MEOW has k examples per question (one per selected inverted answer); its official code batches
+    32 *questions* and trains all their selected answers, so 10 epochs train every answer 10 times.
+    """
+    return max(1, round(batch_size * n_examples / max(1, n_questions)))
+
+
+def _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, examples, steps, warmup, run, name,
+                     per_step: int):
     """The same method loss driven by the CoLLiE engine (``modelworks.train.fit``: any optimizer, PEFT)."""
     from modelworks.train import TrainConfig, fit
     from modelworks.unlearn.qa import encode_qa
@@ -312,7 +327,7 @@ def _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, example
     items = [{part: encode_qa(tok, template, *ex[part], max_len) for part in ("forget", "target", "retain")
               if ex[part] is not None} for ex in examples]
     tcfg = TrainConfig(optimizer=u.optimizer, lr=u.lr, weight_decay=u.weight_decay, scheduler="linear",
-                       warmup_steps=warmup, batch_size=u.batch_size, max_steps=steps, max_len=max_len,
+                       warmup_steps=warmup, batch_size=per_step, max_steps=steps, max_len=max_len,
                        device=cfg.device, out=str(run.path(f"engine/{name}")), save_model=False, progress=False,
                        tensorboard=False, seed=cfg.seed)
     res = fit(tcfg, model=model, tokenizer=tok, train_dataset=items,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ANCHORS", "comparison_rows", "comparison_headers", "write_report", "dominated_by"]
+__all__ = ["ANCHORS", "comparison_rows", "comparison_headers", "write_report", "dominated_by", "gap_headers",
+           "forget_gap"]
 
 # open-unlearning docs/repro.md, Llama-2-7b-chat, TOFU forget10 (FQ, MU) — their numbers, not ours.
 ANCHORS = {"GradDiff": (1.80e-229, 0.58), "NPO": (0.42, 0.54), "IdkDPO": (5.42e-13, 0.04)}
@@ -23,6 +24,24 @@ def comparison_rows(results: dict[str, Any]) -> list[list[Any]]:
     rows = [row("finetuned target", results["target"]), row("retain model (oracle)", results["retain"])]
     rows += [row(m["method"], m, m["steps"], m["unlearn_seconds"]) for m in results["methods"]]
     return rows
+
+
+gap_headers = ["model", "answer NLL", "paraphrased NLL", "perturbed NLL (mean of 5)", "median log(1/R)", "KS D"]
+
+
+def forget_gap(section: dict[str, Any]) -> dict[str, float]:
+    """Where a forget-set truth ratio comes from: mean token NLL of the answer, the paraphrased answer and the
+    perturbed answers, and the median of ``log(1/R) = mean_j L(pert_j) - L(para)`` (the KS statistic's log).
+
+    Unlearning that lowers or raises every NLL alike leaves ``log(1/R)`` (and so Forget Quality) where it was.
+    """
+    import numpy as np
+
+    gt = np.array(list(section["avg_gt_loss"].values()), dtype=float)
+    para = np.array(list(section["avg_paraphrased_loss"].values()), dtype=float)
+    pert = np.array([np.mean(v) for v in section["average_perturb_loss"].values()], dtype=float)
+    return {"answer_nll": float(gt.mean()), "para_nll": float(para.mean()), "pert_nll": float(pert.mean()),
+            "median_log_inv_ratio": float(np.median(pert - para))}
 
 
 def dominated_by(results: dict[str, Any], name: str = "meow") -> list[str]:
