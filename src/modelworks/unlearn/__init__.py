@@ -12,21 +12,25 @@ Public API (heavy imports stay inside the functions):
 * utility: :func:`multiple_choice_accuracy`, :func:`bleu`, :func:`rep_n`
 """
 
-from modelworks.unlearn.config import UnlearnConfig
-from modelworks.unlearn.evaluate import eval_log
-from modelworks.unlearn.inverted import invert_with_chat, load_meow_inverted, offline_invert, select_by_memo
-from modelworks.unlearn.memo import memo_scores, memo_windows
-from modelworks.unlearn.methods import MethodConfig, get_method, method_names, register_method
-from modelworks.unlearn.metrics import forget_quality, load_eval_log, model_utility, tofu_metrics, truth_ratio
-from modelworks.unlearn.qa import QATemplate
-from modelworks.unlearn.recipe import run_experiment
-from modelworks.unlearn.tofu import load_idk, load_split
-from modelworks.unlearn.tofu_generator import generate_tofu
-from modelworks.unlearn.utility import bleu, multiple_choice_accuracy, rep_n
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "UnlearnConfig", "eval_log", "invert_with_chat", "load_meow_inverted", "offline_invert", "select_by_memo",
-    "memo_scores", "memo_windows", "MethodConfig", "get_method", "method_names", "register_method",
-    "forget_quality", "load_eval_log", "model_utility", "tofu_metrics", "truth_ratio", "QATemplate",
-    "run_experiment", "load_idk", "load_split", "generate_tofu", "bleu", "multiple_choice_accuracy", "rep_n",
-]
+# name -> module; imported on first use (PEP 562) so that `modelworks --help` does not load numpy
+_EXPORTS = {
+    "UnlearnConfig": "config", "eval_log": "evaluate", "invert_with_chat": "inverted",
+    "load_meow_inverted": "inverted", "offline_invert": "inverted", "select_by_memo": "inverted",
+    "memo_scores": "memo", "memo_windows": "memo", "MethodConfig": "methods", "get_method": "methods",
+    "method_names": "methods", "register_method": "methods", "forget_quality": "metrics",
+    "load_eval_log": "metrics", "model_utility": "metrics", "tofu_metrics": "metrics", "truth_ratio": "metrics",
+    "QATemplate": "qa", "run_experiment": "recipe", "load_idk": "tofu", "load_split": "tofu",
+    "generate_tofu": "tofu_generator", "bleu": "utility", "multiple_choice_accuracy": "utility", "rep_n": "utility",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'modelworks.unlearn' has no attribute '{name}'")
+    value = getattr(import_module(f"modelworks.unlearn.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
