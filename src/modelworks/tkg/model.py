@@ -28,7 +28,7 @@ from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
 
 __all__ = ["EventGeneratorConfig", "EventGenerator", "TrainSettings", "train_event_generator", "predict_topk",
-           "event_loss", "event_records", "collate_events", "NUM_TIME_BUCKETS"]
+           "event_loss", "collate_events", "NUM_TIME_BUCKETS"]
 
 NUM_TIME_BUCKETS = 64
 
@@ -202,23 +202,16 @@ def _batch(ex: Examples, idx: np.ndarray):
             torch.as_tensor(ex.chains[idx]))
 
 
-def event_records(ex: Examples) -> list[dict]:
-    """One training record per query for :func:`modelworks.train.fit`: ``input_ids`` are the fact ids of its
-    history chain (the event generator's tokens), plus the query and its target."""
-    return [{"input_ids": ex.chains[i], "entity": int(e), "relation": int(r), "time": int(t), "target": int(y)}
-            for i, (e, r, t, y) in enumerate(zip(ex.entity.tolist(), ex.relation.tolist(), ex.time.tolist(),
-                                                 ex.target.tolist()))]
+def collate_events(ex: Examples, idx: list[int]) -> dict:
+    """The queries ``idx`` of ``ex`` as a batch of tensors (the chains are already padded to length L).
 
-
-def collate_events(records: list[dict]) -> dict:
-    """A batch of :func:`event_records` as tensors (the chains are already padded to length L)."""
+    :func:`modelworks.train.fit` trains on the query indices themselves, with this (bound to ``ex``) as
+    its ``collate_fn``, so no per-query record is ever built."""
+    entity, relation, time_, chains = _batch(ex, np.asarray(idx))
     import torch
 
-    return {"entity": torch.as_tensor([r["entity"] for r in records]),
-            "relation": torch.as_tensor([r["relation"] for r in records]),
-            "time": torch.as_tensor([r["time"] for r in records]),
-            "chains": torch.as_tensor(np.stack([r["input_ids"] for r in records])),
-            "target": torch.as_tensor([r["target"] for r in records])}
+    return {"entity": entity, "relation": relation, "time": time_, "chains": chains,
+            "target": torch.as_tensor(ex.target[np.asarray(idx)])}
 
 
 def event_loss(model, batch: dict, label_smoothing: float = 0.0):
@@ -232,11 +225,11 @@ def event_loss(model, batch: dict, label_smoothing: float = 0.0):
     return loss
 
 
-def _seconds_per_step(model, records: list[dict], settings: TrainSettings, loss_fn) -> float:
+def _seconds_per_step(model, train: Examples, settings: TrainSettings, loss_fn) -> float:
     """Wall time of one forward + backward at the training batch size (best of 2 after a warm-up; gradients
     are discarded): how the time limit becomes a step budget, since ``fit`` stops by steps."""
     best = float("inf")
-    batch = collate_events(records[:settings.batch_size])
+    batch = collate_events(train, list(range(min(len(train), settings.batch_size))))
     model.train()
     for i in range(3):
         t0 = time.perf_counter()
@@ -249,7 +242,7 @@ def _seconds_per_step(model, records: list[dict], settings: TrainSettings, loss_
 
 def train_event_generator(model, train: Examples, settings: TrainSettings, run=None) -> dict:
     """Train the event generator with :func:`modelworks.train.fit`: AdamW, linear warm-up (5% of the steps) then
-    cosine decay, gradient clipping at 1, the label-smoothed cross-entropy of :func:`event_loss`.
+    cosine decay to 5% of the peak, gradient clipping at 1, the label-smoothed cross-entropy of :func:`event_loss`.
 
     An epoch is ``max_examples_per_epoch`` queries (0 = all of them), drawn without replacement from fit's
     seeded shuffle. ``max_minutes`` caps the number of steps at the budget over a measured step time.
@@ -266,8 +259,7 @@ def train_event_generator(model, train: Examples, settings: TrainSettings, run=N
 
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    records = event_records(train)
-    n = len(records)
+    n = len(train)
     if n < settings.batch_size:
         raise ConfigError(f"key 'batch_size' ({settings.batch_size}) exceeds the {n} training queries")
     if settings.max_examples_per_epoch > 0 and settings.max_examples_per_epoch < n:
@@ -276,7 +268,7 @@ def train_event_generator(model, train: Examples, settings: TrainSettings, run=N
         steps_per_epoch = n // settings.batch_size  # fit's epoch: full batches of a fresh shuffle
     planned = steps_per_epoch * settings.epochs
     loss_fn = partial(event_loss, label_smoothing=settings.label_smoothing)
-    sec_per_step = _seconds_per_step(model, records, settings, loss_fn)
+    sec_per_step = _seconds_per_step(model, train, settings, loss_fn)
     budget = max(1, int(settings.max_minutes * 60 / sec_per_step))
     steps = min(planned, budget)
     cfg = TrainConfig(optimizer="adamw", lr=settings.lr, weight_decay=settings.weight_decay, max_grad_norm=1.0,
@@ -286,7 +278,7 @@ def train_event_generator(model, train: Examples, settings: TrainSettings, run=N
                       progress=False, tensorboard=False)
     with tempfile.TemporaryDirectory(prefix="tkg-train-") as tmp:
         target_run = run if run is not None else Run.create("tkg-train", out=tmp)
-        result = fit(cfg, model=model, train_dataset=records, loss_fn=loss_fn, collate_fn=collate_events,
+        result = fit(cfg, model=model, train_dataset=range(n), loss_fn=loss_fn, collate_fn=partial(collate_events, train),
                      run=target_run)
         if run is None:
             target_run.close()
