@@ -64,12 +64,26 @@ def markdown(r: dict, cmd: str, load: str) -> str:
                   markdown_table(["defence", "victim acc", "substitute acc", "ASR"], defence_rows), ""]
     parts += ["ASR vs query budget: " + ", ".join(f"{b['budget']}: {fmt(b['asr'])}" for b in r["asr_vs_budget"]), ""]
     hp = r.get("honeypot_config", {})
+    if not hp.get("keep_top1"):
+        guard = "no top-1 guard"
+    elif hp.get("guard") == "detector":
+        hist = (r.get("honeypot_history") or [{}])[0]
+        guard = ("our top-1 guard driven by an in-distribution detector on the backbone features (a small MLP "
+                 "trained on the defender's own MNIST images vs its public shadow set; threshold at "
+                 f"{hp.get('detector_recall', '?')} recall of held-out own images; it guards "
+                 f"{fmt(hist.get('detector_public_guarded', float('nan')))} of held-out shadow-set images): "
+                 "MNIST-like inputs keep the victim's answer's top class, public-looking queries get the raw "
+                 "honeypot layer")
+    else:
+        guard = f"our top-1 guard where the victim is confident (guard_confidence={hp.get('guard_confidence', '?')})"
     parts += [
-        "Notes: ASR = fraction of held-out non-target MNIST images stamped with the secret 6x6 corner patch that a "
-        "model classifies as the target class. The honeypot layer here uses our top-1 guard "
-        f"(keep_top1, guard_confidence={hp.get('guard_confidence', '?')}), which is what keeps the victim's clean "
-        "accuracy; without the guard our exploratory runs reached a higher substitute ASR at a >1-point accuracy cost "
-        "(see the issue report). Timings are wall-clock; the load average above says how busy the machine was.", "",
+        f"Notes: ASR = fraction of held-out non-target MNIST images stamped with the secret "
+        f"{hp.get('patch_size', '?')}x{hp.get('patch_size', '?')} corner patch that a model classifies as the target "
+        f"class. Honeypot: {hp.get('rounds', '?')} bi-level rounds, lambda={hp.get('lam', '?')}, first-order "
+        f"hypergradient tilt of the D_s targets beta={hp.get('bilevel_tilt', 0.0)}, {guard}. "
+        "Settings were chosen with benchmarks/honeypot_validate.py (a development victim, a validation MNIST slice "
+        "and a proxy attacker on defender-side data; never this test split or the attacker's pool). "
+        "Timings are wall-clock; the load average above says how busy the machine was.", "",
     ]
     return "\n".join(parts)
 

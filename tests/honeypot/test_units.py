@@ -123,6 +123,34 @@ def test_honeypot_layer_keeps_victim_accuracy_on_a_tiny_run():
     assert len(res.history) == 2 and 0 <= res.history[-1]["shadow_asr"] <= 1
 
 
+def test_detector_guard_keeps_own_data_and_frees_public_queries():
+    from modelworks.honeypot.datasets import load_images
+    from modelworks.honeypot.honeypotnet import HoneypotConfig, build_honeypot
+    from modelworks.honeypot.victims import accuracy, build_classifier, find_head, predict_probs, train_classifier
+
+    torch.set_num_threads(1)
+    train, test = load_images("digits[0:1000]", 8), load_images("digits[1300:1797]", 8)
+    shadow = load_images("photos_a[0:400]", 8)
+    torch.manual_seed(0)
+    victim = train_classifier(build_classifier("cnn_small", 1, 8, 10), train.x, train.y, epochs=12, lr=3e-3)
+    cfg = HoneypotConfig(rounds=1, trigger="patch", patch_size=3, lam=1.0, keep_top1=True, guard="detector",
+                         detector_recall=0.99, head_epochs=4, shadow_arch="mlp", shadow_epochs=2, uap_steps=5)
+    res = build_honeypot(victim, shadow.x, train.x[:500], cfg, 10, seed=0)
+    head = find_head(res.model)
+    assert head.detector is not None
+    first = res.history[0]
+    assert first["detector_own_recall"] >= 0.95 and first["detector_public_guarded"] <= 0.2
+    # unseen own-distribution images are (almost all) guarded; unseen public crops (almost all) are not
+    from modelworks.honeypot.victims import features_of
+
+    guarded_test = head.guarded_mask(features_of(res.model, test.x)).float().mean()
+    guarded_public = head.guarded_mask(features_of(res.model, load_images("photos_b[0:300]", 8).x)).float().mean()
+    assert guarded_test >= 0.9 and guarded_public <= 0.3
+    assert accuracy(res.model, test.x, test.y) >= accuracy(victim, test.x, test.y) - 0.02
+    # on public queries the answers are the raw honeypot layer's, not the victim's
+    assert not torch.allclose(predict_probs(res.model, shadow.x), predict_probs(victim, shadow.x), atol=1e-3)
+
+
 def test_defences_transform_probabilities():
     from modelworks.honeypot.defences import DefenceConfig, apply_defence
 
@@ -221,3 +249,21 @@ def test_knockoff_policies_spend_the_budget_and_learn(policy, labels):
     assert agreement(ex.substitute, victim, data.x[:600]) > 0.6
     with pytest.raises(UserError, match="larger than the attacker's pool"):
         knockoff_nets(box, data.x[:10], cfg, 10)
+
+
+def test_hypergradient_tilt_moves_target_mass_toward_trigger_like_queries():
+    from modelworks.honeypot.honeypotnet import hypergradient_tilt
+    from modelworks.honeypot.trigger import new_trigger
+    from modelworks.honeypot.victims import build_classifier
+
+    torch.manual_seed(0)
+    shadow = build_classifier("mlp", 1, 8, 10)
+    trig = new_trigger("patch", 1, 8, target=2, patch_size=3)
+    own = torch.rand(64, 1, 8, 8) * 0.1
+    queries = torch.cat([trig.apply(torch.rand(20, 1, 8, 8) * 0.1), torch.rand(20, 1, 8, 8) * 0.1])
+    base = torch.full((40, 10), 0.1)
+    tilted = hypergradient_tilt(shadow, trig, queries, own, base, beta=1.0)
+    assert torch.allclose(tilted.sum(1), torch.ones(40), atol=1e-5) and (tilted >= 0).all()
+    # queries carrying the trigger pattern get more target mass than those without it
+    assert tilted[:20, 2].mean() > tilted[20:, 2].mean()
+    assert torch.equal(hypergradient_tilt(shadow, trig, queries, own, base, beta=0.0), base.log().softmax(1))

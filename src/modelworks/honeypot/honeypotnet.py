@@ -17,8 +17,13 @@ Our additions, each a config option that is off by default (the paper's text was
 check them against): ``backdoor_on="all"`` adds the defender's own images to ``L_bd`` (the paper's
 form uses ``D_s`` only); ``layer="residual_mlp"`` gives the honeypot layer a zero-initialised ReLU
 branch; ``keep_top1`` puts a top-1 guard on the deployed layer so that its top class always equals the
-victim's (optionally only where the victim is confident, ``guard_confidence``), trading backdoor
-strength for exact clean accuracy.
+victim's (optionally only where the victim is confident, ``guard_confidence``, or, with
+``guard="detector"``, only where a small in-distribution detector on the backbone features says the
+input looks like the owner's own data rather than the public shadow set), trading backdoor strength
+for exact clean accuracy; ``bilevel_tilt > 0`` couples the two levels to first order: after each
+extraction simulation, L_norm's targets on ``D_s`` are tilted toward the target class by the shadow's
+hypergradient (see :func:`hypergradient_tilt`), so the honeypot's answers on clean public queries carry
+the target-class mass that a model trained on them turns into the backdoor.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ from modelworks.honeypot.victims import (
     replace_head,
     soft_cross_entropy,
     train_classifier,
+    train_detector,
 )
 
-__all__ = ["HoneypotConfig", "HoneypotResult", "build_honeypot", "honeypot_layer"]
+__all__ = ["HoneypotConfig", "HoneypotResult", "build_honeypot", "honeypot_layer", "hypergradient_tilt"]
 
 
 @dataclass
@@ -62,6 +68,10 @@ class HoneypotConfig:
     keep_top1: bool = False  # top-1 guard: the deployed top class is always the victim's (ours, not the paper's)
     margin: float = 1.0  # logit margin of the guard
     guard_confidence: float = 0.0  # guard only answers where the victim's top probability >= this (0: all)
+    guard: Literal["confidence", "detector"] = "confidence"  # where the guard acts: victim confidence, or an
+    # in-distribution detector on the features (own data vs the public shadow set; ours)
+    detector_recall: float = 0.995  # detector threshold: this fraction of held-out own images is guarded
+    bilevel_tilt: float = 0.0  # > 0: tilt L_norm's targets on D_s by the shadow's first-order hypergradient (ours)
     lam: float = 1.0  # weight of the backdoor loss L_bd
     backdoor_on: Literal["shadow", "all"] = "shadow"  # L_bd over D_s only (the paper's form) or D_s + own data
     norm_labels: Literal["soft", "hard"] = "soft"  # L_norm targets: the victim's probabilities or argmax
@@ -84,6 +94,12 @@ class HoneypotConfig:
             raise ConfigError("key 'lam' must be >= 0")
         if self.shadow_arch not in ARCHITECTURES:
             raise ConfigError(f"key 'shadow_arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.shadow_arch}'")
+        if self.bilevel_tilt < 0:
+            raise ConfigError("key 'bilevel_tilt' must be >= 0")
+        if self.bilevel_tilt > 0 and self.norm_labels != "soft":
+            raise ConfigError("key 'bilevel_tilt' needs norm_labels: soft")
+        if not 0 < self.detector_recall <= 1:
+            raise ConfigError("key 'detector_recall' must be in (0, 1]")
         if self.trigger == "linf" and not 0 < self.eps <= 1:
             raise ConfigError("key 'eps' must be in (0, 1] for an linf trigger")
 
@@ -136,6 +152,27 @@ def _finetune_head(head, feats_clean, norm_targets, feats_trig, target: int, cfg
     return last
 
 
+def hypergradient_tilt(shadow, trigger: Trigger, query_x: torch.Tensor, own_x: torch.Tensor,
+                       base_probs: torch.Tensor, beta: float) -> torch.Tensor:
+    """L_norm's targets on the public queries, tilted toward what makes an extracted model learn the backdoor.
+
+    The outer objective's dependence on the honeypot's answers ``y(x)`` runs through the inner extraction
+    problem. One soft-label SGD step of the shadow's classifier head ``W`` (on features ``g``) moves it by
+    ``sum_x (y(x) - p_s(x)) g(x)^T``; the non-saturating backdoor objective ``A = mean_x' z_t(x' + delta) -
+    mean_k z_k(x' + delta)`` has gradient ``(e_t - 1/K) gbar^T`` with ``gbar`` the mean shadow feature of
+    triggered images, so ``dA/dy_t(x)`` is proportional to ``g(x) . gbar`` (and equal for the other classes).
+    Each query's target log-probability is shifted by ``beta`` times that score, standardised over the
+    queries: trigger-like queries get a little more target mass, unlike ones a little less.
+    """
+    g_q = features_of(shadow, query_x)
+    g_t = features_of(shadow, trigger.apply(own_x)).mean(0)
+    score = g_q @ g_t
+    score = (score - score.mean()) / score.std().clamp_min(1e-8)
+    logits = base_probs.clamp_min(1e-8).log()
+    logits[:, trigger.target] += beta * score
+    return logits.softmax(1)
+
+
 def build_honeypot(
     victim,
     shadow_x: torch.Tensor,
@@ -162,6 +199,11 @@ def build_honeypot(
         victim_probs = predict_probs(victim, pool_x)
     norm_targets = victim_probs if cfg.norm_labels == "soft" else victim_probs.argmax(1)
     keep_not_target = victim_probs.argmax(1) != cfg.target  # trigger samples that are not already the target
+    detector_stats: dict[str, float] = {}
+    if cfg.keep_top1 and cfg.guard == "detector":
+        detector, threshold, detector_stats = train_detector(
+            feats_clean[len(shadow_x):], feats_clean[: len(shadow_x)], recall=cfg.detector_recall, seed=seed)
+        head.set_detector(detector, threshold)
     shadow = None
     history: list[dict[str, float]] = []
     for r in range(cfg.rounds):
@@ -178,8 +220,13 @@ def build_honeypot(
         # 3. honeypot fine-tuning: the head only
         bd_x = pool_x[keep_not_target] if cfg.backdoor_on == "all" else shadow_x[keep_not_target[: len(shadow_x)]]
         feats_trig = features_of(victim, trigger.apply(bd_x))
-        loss = _finetune_head(head, feats_clean, norm_targets, feats_trig, cfg.target, cfg, g)
-        row = {"round": r, "shadow_asr": shadow_asr, "head_loss": loss}
+        targets_r = norm_targets
+        if cfg.bilevel_tilt > 0:
+            tilted = hypergradient_tilt(shadow, trigger, shadow_x, own_x[keep_not_target[len(shadow_x):]],
+                                        norm_targets[: len(shadow_x)], cfg.bilevel_tilt)
+            targets_r = torch.cat([tilted, norm_targets[len(shadow_x):]])
+        loss = _finetune_head(head, feats_clean, targets_r, feats_trig, cfg.target, cfg, g)
+        row = {"round": r, "shadow_asr": shadow_asr, "head_loss": loss, **(detector_stats if r == 0 else {})}
         with torch.no_grad():
             row["honeypot_trigger_rate"] = float((head.raw(feats_trig).argmax(1) == cfg.target).float().mean())
             if val is not None:

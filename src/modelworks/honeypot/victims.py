@@ -107,7 +107,9 @@ class HoneypotHead(nn.Module):
     ``margin`` above every other logit, so the deployed model's top-1 answer is the victim's; the
     honeypot then lives in the rest of the probability vector. With ``guard_confidence > 0`` the guard
     acts only where the victim's top probability reaches that level (in-distribution inputs), leaving
-    low-confidence (out-of-distribution) answers to the honeypot. ``raw(f)`` is the unguarded output.
+    low-confidence (out-of-distribution) answers to the honeypot. With a ``detector`` (a small MLP on
+    the same features, scoring "looks like the owner's own data"; see :func:`train_detector`) the guard
+    acts exactly where the detector's logit reaches ``detector_threshold``. ``raw(f)`` is the unguarded output.
     """
 
     def __init__(self, linear: nn.Linear, hidden: int = 0, keep_top1: bool = False, margin: float = 1.0,
@@ -127,6 +129,26 @@ class HoneypotHead(nn.Module):
             self.victim = copy.deepcopy(linear)
             for p in self.victim.parameters():
                 p.requires_grad_(False)
+        self.detector: nn.Module | None = None
+        self.detector_threshold = 0.0
+
+    def set_detector(self, detector: nn.Module, threshold: float) -> None:
+        """Guard by an in-distribution detector on the features instead of the victim's confidence."""
+        self.detector = detector
+        self.detector_threshold = float(threshold)
+        for p in detector.parameters():
+            p.requires_grad_(False)
+
+    def guarded_mask(self, f, zv=None):
+        """Where the guard acts (bool N x 1): the detector says "own data", or the victim is confident."""
+        detector = getattr(self, "detector", None)
+        if detector is not None:
+            return detector(f) >= self.detector_threshold
+        if zv is None:
+            zv = self.victim(f)
+        if self.guard_confidence <= 0:
+            return torch.ones(len(f), 1, dtype=torch.bool, device=f.device)
+        return zv.softmax(1).amax(1, keepdim=True) >= self.guard_confidence
 
     @property
     def out_features(self) -> int:
@@ -144,10 +166,60 @@ class HoneypotHead(nn.Module):
         top = zv.argmax(1, keepdim=True)
         others = z.scatter(1, top, float("-inf")).max(1, keepdim=True).values
         guarded = z.scatter(1, top, torch.maximum(z.gather(1, top), others + self.margin))
-        if self.guard_confidence <= 0:
-            return guarded
-        confident = zv.softmax(1).gather(1, top) >= self.guard_confidence
-        return torch.where(confident, guarded, z)
+        return torch.where(self.guarded_mask(f, zv), guarded, z)
+
+
+def train_detector(own_feats, other_feats, hidden: int = 64, epochs: int = 30, lr: float = 3e-3,
+                   recall: float = 0.995, seed: int = 0):
+    """An in-distribution detector on backbone features: a small MLP scoring own data (1) vs public queries (0).
+
+    Trained on 80% of each set (class-balanced loss); the threshold is the ``1 - recall`` quantile of its
+    logits on the held-out 20% of the owner's own features, so that about ``recall`` of own-distribution
+    inputs are guarded. Returns ``(detector, threshold, stats)``.
+    """
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+
+    def split(x):
+        perm = torch.randperm(len(x), generator=g)
+        cut = max(1, int(0.8 * len(x)))
+        return x[perm[:cut]], x[perm[cut:]]
+
+    own_tr, own_ho = split(own_feats)
+    oth_tr, oth_ho = split(other_feats)
+    scale = own_tr.abs().mean().clamp_min(1e-6)
+    det = nn.Sequential(_Scale(1.0 / float(scale)), nn.Linear(own_feats.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    opt = torch.optim.Adam(det.parameters(), lr=lr)
+    x = torch.cat([own_tr, oth_tr])
+    y = torch.cat([torch.ones(len(own_tr)), torch.zeros(len(oth_tr))])
+    w = torch.where(y > 0, len(x) / (2 * len(own_tr)), len(x) / (2 * len(oth_tr)))
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 256):
+            idx = perm[i:i + 256]
+            loss = F.binary_cross_entropy_with_logits(det(x[idx]).squeeze(1), y[idx], weight=w[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    det.eval()
+    with torch.no_grad():
+        own_scores = det(own_ho if len(own_ho) else own_tr).squeeze(1)
+        threshold = float(torch.quantile(own_scores, 1.0 - recall))
+        oth_scores = det(oth_ho if len(oth_ho) else oth_tr).squeeze(1)
+    stats = {"detector_own_recall": float((own_scores >= threshold).float().mean()),
+             "detector_public_guarded": float((oth_scores >= threshold).float().mean())}
+    return det, threshold, stats
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
 
 
 def find_head(model):
