@@ -120,7 +120,7 @@ def _final_lines(run: dict) -> list[str]:
              f"plans {run['config']['train']['epochs']} epochs = {info.get('planned_steps', '?')} steps, "
              f"max_minutes {run['config']['train']['max_minutes']:g}, {run['config']['train']['threads']} torch "
              f"thread(s)), **{info['seconds'] / 60:.1f} min wall** on the shared "
-             f"machine (nice 10, 1-minute load average {run.get('load', '?')} while it ran)"
+             f"machine (1-minute load average {run.get('load', '?')} while it ran)"
              + (f", **{cpu / 60:.1f} min of CPU time** (what it costs one core of an idle machine)" if cpu else "")
              + f"{', **stopped by the time limit** (the step budget is max_minutes over the step time measured at the start, here ' + format(info['estimated_seconds_per_step'], '.1f') + ' s/step under the load)' if info['stopped_by_time_limit'] else ''}; "
              f"{info['parameters']:,} parameters. Recipe-measured inference "
@@ -183,9 +183,14 @@ def _older_line(run: dict) -> str:
     res, info, c = run["results"], run["results"]["train"], run["config"]
     h = res["model"]["time_aware_filtered"]
     engine = info.get("engine", "the earlier plain AdamW loop")
+    alone = res.get("model_without_prior", {}).get("time_aware_filtered")
+    prior = (f"with the rule prior tuned on valid (model alone H@1 {_fmt(alone['hits@1'])})" if alone
+             else "no rule prior")
+    stopped = ", stopped by the time limit under load" if info.get("stopped_by_time_limit") else ""
     return (f"- {run['dir']}: dim {c['model']['dim']}, L = {c['model']['history']}, trained on "
             f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "
-            f"no rule prior: test filtered H@1/H@3/H@10 {_fmt(h['hits@1'])}/{_fmt(h['hits@3'])}/{_fmt(h['hits@10'])}.")
+            f"{prior}: test filtered H@1/H@3/H@10 {_fmt(h['hits@1'])}/{_fmt(h['hits@3'])}/{_fmt(h['hits@10'])}"
+            f"{stopped}.")
 
 
 def section(rules: dict, final: dict | None, ablations: dict | None, older: list[dict], thr: dict | None,

@@ -4,14 +4,11 @@ and `verify --url` in black-box mode."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
-from tests._net import free_port
+from tests._net import serve_cli
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -41,23 +38,8 @@ def test_knockoff_over_http_against_served_honeypot(tmp_path, cli):
     save_calibration(tmp_path / "trig" / "verification.json", p0=0.2, data=["digits[1300:1797]"], queries=60,
                      alpha=1e-3)
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelworks", "honeypot", "serve", "--model", str(model_dir), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(url + "/info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"server did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
-            time.sleep(0.5)
+    with serve_cli("honeypot", "serve", "--model", str(model_dir), path="/info") as port:
+        url = f"http://127.0.0.1:{port}"
         box = HTTPBlackBox(url, batch_size=200)
         assert box.info()["input_shape"] == [1, 8, 8]
         # the HTTP answers are the model's own probabilities
@@ -77,6 +59,3 @@ def test_knockoff_over_http_against_served_honeypot(tmp_path, cli):
         assert res.returncode == 1, res.stderr
         assert "ownership not shown" in res.stdout and "/60" in res.stdout
         box.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
