@@ -40,6 +40,7 @@ CONFIG_KINDS: dict[str, str] = {
 CONFIG_FILES: dict[str, str] = {
     "guard/build.yaml": "modelworks.guard.build:BuildConfig",
     "guard/judge.yaml": "modelworks.guard.judge:HarmJudgeConfig",
+    "guard/judge_features_all.yaml": "modelworks.guard.judge:HarmJudgeConfig",
     "guard/guardrank.yaml": "modelworks.guard.guardrank:GuardRankConfig",
 }
 
