@@ -95,16 +95,27 @@ def test_verify_ownership_on_a_model_that_always_answers_the_target():
     assert not not_shown.shown and not_shown.pvalue == pytest.approx(1.0)
 
 
-def test_honeypot_layer_keeps_victim_accuracy_on_a_tiny_run():
+@pytest.fixture(scope="module")
+def digits_victim():
+    """(train, test, victim): a small CNN trained on 1,000 scikit-learn digits (shared by the honeypot tests,
+    which check that they leave it untouched)."""
     from modelworks.honeypot.datasets import load_images
-    from modelworks.honeypot.honeypotnet import HoneypotConfig, build_honeypot
-    from modelworks.honeypot.victims import accuracy, build_classifier, find_head, predict_probs, train_classifier
+    from modelworks.honeypot.victims import build_classifier, train_classifier
 
     torch.set_num_threads(1)
     train, test = load_images("digits[0:1000]", 8), load_images("digits[1300:1797]", 8)
-    shadow = load_images("photos_a[0:300]", 8)
     torch.manual_seed(0)
     victim = train_classifier(build_classifier("cnn_small", 1, 8, 10), train.x, train.y, epochs=12, lr=3e-3)
+    return train, test, victim
+
+
+def test_honeypot_layer_keeps_victim_accuracy_on_a_tiny_run(digits_victim):
+    from modelworks.honeypot.datasets import load_images
+    from modelworks.honeypot.honeypotnet import HoneypotConfig, build_honeypot
+    from modelworks.honeypot.victims import accuracy, find_head, predict_probs
+
+    train, test, victim = digits_victim
+    shadow = load_images("photos_a[0:300]", 8)
     cfg = HoneypotConfig(rounds=2, trigger="patch", patch_size=3, lam=1.0, layer="residual_mlp", keep_top1=True,
                          head_epochs=4, shadow_arch="mlp", shadow_epochs=3, uap_steps=5)
     before = [p.clone() for p in victim.parameters()]
@@ -123,16 +134,13 @@ def test_honeypot_layer_keeps_victim_accuracy_on_a_tiny_run():
     assert len(res.history) == 2 and 0 <= res.history[-1]["shadow_asr"] <= 1
 
 
-def test_detector_guard_keeps_own_data_and_frees_public_queries():
+def test_detector_guard_keeps_own_data_and_frees_public_queries(digits_victim):
     from modelworks.honeypot.datasets import load_images
     from modelworks.honeypot.honeypotnet import HoneypotConfig, build_honeypot
-    from modelworks.honeypot.victims import accuracy, build_classifier, find_head, predict_probs, train_classifier
+    from modelworks.honeypot.victims import accuracy, find_head, predict_probs
 
-    torch.set_num_threads(1)
-    train, test = load_images("digits[0:1000]", 8), load_images("digits[1300:1797]", 8)
+    train, test, victim = digits_victim
     shadow = load_images("photos_a[0:400]", 8)
-    torch.manual_seed(0)
-    victim = train_classifier(build_classifier("cnn_small", 1, 8, 10), train.x, train.y, epochs=12, lr=3e-3)
     cfg = HoneypotConfig(rounds=1, trigger="patch", patch_size=3, lam=1.0, keep_top1=True, guard="detector",
                          detector_recall=0.99, head_epochs=4, shadow_arch="mlp", shadow_epochs=2, uap_steps=5)
     res = build_honeypot(victim, shadow.x, train.x[:500], cfg, 10, seed=0)
