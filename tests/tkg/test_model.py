@@ -41,12 +41,17 @@ def test_forward_is_a_distribution(reverse):
     assert torch.allclose(logp.exp().sum(1), torch.ones(len(ex)), atol=1e-4)
 
 
-def test_training_learns_the_hand_made_graph():
+def _tiny_generator():
+    """(dataset, fact table, a 1-layer 16-dim event generator, its training examples) on the hand-made graph."""
     ds = rule_graph()
     table = FactTable.from_dataset(ds)
     model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
                            ds.num_relations, table, ds.time_step)
-    train = build_examples(ds, "train", 4, table=table)
+    return ds, table, model, build_examples(ds, "train", 4, table=table)
+
+
+def test_training_learns_the_hand_made_graph():
+    ds, table, model, train = _tiny_generator()
     info = train_event_generator(model, train, TrainSettings(epochs=60, batch_size=5, lr=0.02))
     assert info["engine"] == "modelworks.train.fit" and info["steps"] == 60 * (len(train) // 5)
     assert info["final_loss"] < min(1.0, 0.8 * info["first_loss"])
@@ -78,11 +83,7 @@ def test_label_smoothing_mixes_in_the_uniform_target():
 def test_training_logs_into_the_given_run_and_subsamples_epochs(tmp_path):
     from modelworks.runs import Run, read_metrics
 
-    ds = rule_graph()
-    table = FactTable.from_dataset(ds)
-    model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
-                           ds.num_relations, table, ds.time_step)
-    train = build_examples(ds, "train", 4, table=table)
+    ds, table, model, train = _tiny_generator()
     with Run.create("t", out=tmp_path / "run") as run:
         info = train_event_generator(model, train, TrainSettings(epochs=3, batch_size=2, max_examples_per_epoch=3),
                                      run=run)
@@ -92,11 +93,7 @@ def test_training_logs_into_the_given_run_and_subsamples_epochs(tmp_path):
 
 
 def test_time_limit_becomes_a_step_budget():
-    ds = rule_graph()
-    table = FactTable.from_dataset(ds)
-    model = EventGenerator(EventGeneratorConfig(dim=16, layers=1, heads=2, history=4), ds.num_entities,
-                           ds.num_relations, table, ds.time_step)
-    train = build_examples(ds, "train", 4, table=table)
+    ds, table, model, train = _tiny_generator()
     info = train_event_generator(model, train, TrainSettings(epochs=10**6, batch_size=2, max_minutes=1e-5))
     assert info["stopped_by_time_limit"] and 1 <= info["steps"] < info["planned_steps"]
 
