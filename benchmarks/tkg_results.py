@@ -183,9 +183,10 @@ def _older_line(run: dict) -> str:
     res, info, c = run["results"], run["results"]["train"], run["config"]
     h = res["model"]["time_aware_filtered"]
     engine = info.get("engine", "the earlier plain AdamW loop")
-    alone = res.get("model_without_prior", {}).get("time_aware_filtered")
+    alone = (res.get("model_without_prior") or {}).get("time_aware_filtered")
+    tuned = (res.get("rule_prior") or {}).get("tuned_on") == "valid"
     prior = (f"with the rule prior tuned on valid (model alone H@1 {_fmt(alone['hits@1'])})" if alone
-             else "no rule prior")
+             else "rule prior tuned on valid to all-zero weights" if tuned else "no rule prior")
     stopped = ", stopped by the time limit under load" if info.get("stopped_by_time_limit") else ""
     return (f"- {run['dir']}: dim {c['model']['dim']}, L = {c['model']['history']}, trained on "
             f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "
