@@ -129,10 +129,10 @@ def test_bad_annotation_input_one_line(tmp_path, cli):
         f = write_jsonl(tmp_path / "bad.jsonl", [row])
         r = cli("esc", "rank", "train", "--annotations", str(f), "--out", str(tmp_path / "s"))
         assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert "bad.jsonl line 1" in r.stderr
+        assert "bad.jsonl:1" in r.stderr  # file and line, in the project-wide "<file>:<line>" form
     (tmp_path / "broken.jsonl").write_text("{not json\n")
     r = cli("esc", "rank", "train", "--annotations", str(tmp_path / "broken.jsonl"), "--out", str(tmp_path / "s"))
-    assert r.returncode == 2 and "line 1: not valid JSON" in r.stderr
+    assert r.returncode == 2 and "broken.jsonl:1: not valid JSON" in r.stderr
     r = cli("esc", "rank", "evaluate", "--scorer", str(tmp_path / "nope"), "--data", str(tmp_path / "broken.jsonl"))
     assert r.returncode == 2 and "not a scorer folder" in r.stderr
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from modelworks.errors import UserError
 from modelworks.esc.dialogue import validate_dialogue
 from modelworks.esc.templates import DIMENSIONS
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["ScoredDialogue", "load_annotations", "pair_files", "LOW", "HIGH"]
 
@@ -46,20 +47,8 @@ def _check_scores(scores: object, where: str) -> dict[str, int]:
 
 
 def load_annotations(path: str | Path) -> list[ScoredDialogue]:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"annotation file not found: {p}")
     groups: dict[str, dict] = {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{p} line {n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise UserError(f"{where}: expected a JSON object")
+    for where, obj in read_jsonl(path, "annotation file"):
         if "utterances" not in obj:
             raise UserError(f"{where}: missing field 'utterances' (the dialogue's list of strings)")
         utts = validate_dialogue(obj["utterances"], where)
@@ -72,7 +61,7 @@ def load_annotations(path: str | Path) -> list[ScoredDialogue]:
         for dim, v in scores.items():
             g["s"].setdefault(dim, []).append(v)
     if not groups:
-        raise UserError(f"{p}: no annotations")
+        raise UserError(f"{path}: no annotations")
     return [ScoredDialogue(g["utts"], {d: sum(v) / len(v) for d, v in g["s"].items()}, g["lang"], g["n"])
             for g in groups.values()]
 
