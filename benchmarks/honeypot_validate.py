@@ -7,7 +7,10 @@ The main experiment reports on ``mnist[8000:10000]`` against an attacker queryin
 ``mnist[0:6000]`` + mnist5k and evaluated on ``mnist[6000:8000]`` (the validation slice); the honeypot's
 shadow set is ``usps_test[0:1000]`` + ``photos_a[0:3000]``; a proxy KnockoffNets attacker (the main
 attack's architecture, labels and epochs) queries the disjoint ``usps_test[1000:2007]`` +
-``photos_a[3000:7000]``. It prints one JSON line: validation clean accuracy before/after the honeypot,
+``photos_a[3000:7000]`` (``--proxy photo-heavy``: 80% photo crops), or by default ``--proxy matched``:
+the same USPS images plus only ``photos_a[3000:3373]``, so that photo crops are 27% of the queries as in the
+main attack's pool (7,291 USPS + 2,709 photo crops; the guard answers MNIST-like and photo-like queries
+differently, so the mix decides how much backdoor signal an attacker receives). It prints one JSON line: validation clean accuracy before/after the honeypot,
 proxy substitute accuracy (honeypot / undefended) and proxy ASR on stamped validation images.
 The development victim is cached under ``--cache`` so that variants differ only in the honeypot.
 """
@@ -26,13 +29,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 VICTIM = ["mnist[0:6000]", "mnist5k"]
 VAL = ["mnist[6000:8000]"]
 SHADOW = ["usps_test[0:1000]", "photos_a[0:3000]"]
-PROXY = ["usps_test[1000:2007]", "photos_a[3000:7000]"]
+PROXIES = {"matched": ["usps_test[1000:2007]", "photos_a[3000:3373]"],
+           "photo-heavy": ["usps_test[1000:2007]", "photos_a[3000:7000]"]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/honeypot/mnist.yaml")
     ap.add_argument("--cache", default="/tmp/honeypot_validate")
+    ap.add_argument("--proxy", choices=sorted(PROXIES), default="matched",
+                    help="the proxy attacker's query pool (matched: the main attack's USPS/photo mix)")
     ap.add_argument("--seeds", type=int, default=1, help="proxy attacks with this many seeds")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
@@ -55,7 +61,7 @@ def main() -> int:
     def load(refs):
         return load_many(refs, d.image_size, d.channels, d.data_dir, cfg.seed)
 
-    train, val, shadow, proxy = load(VICTIM), load(VAL), load(SHADOW), load(PROXY)
+    train, val, shadow, proxy = load(VICTIM), load(VAL), load(SHADOW), load(PROXIES[args.proxy])
     cache = Path(args.cache) / f"victim-{cfg.victim.arch}-{cfg.victim.epochs}-{cfg.seed}.pt"
     if cache.is_file():
         victim = torch.load(cache, weights_only=False)
@@ -74,7 +80,7 @@ def main() -> int:
     from dataclasses import replace
 
     acfg = replace(main, budget=len(proxy))
-    out = {"overrides": args.overrides, "val_victim_acc": accuracy(victim, val.x, val.y),
+    out = {"overrides": args.overrides, "proxy": args.proxy, "proxy_queries": len(proxy), "val_victim_acc": accuracy(victim, val.x, val.y),
            "val_honeypot_acc": accuracy(hp.model, val.x, val.y), "honeypot_s": round(t_hp, 1)}
     out["val_drop"] = out["val_victim_acc"] - out["val_honeypot_acc"]
     with torch.no_grad():

@@ -8,8 +8,11 @@ from modelworks.tkg.model import (
     EventGenerator,
     EventGeneratorConfig,
     TrainSettings,
+    collate_events,
     entity_activity,
+    event_loss,
     predict_topk,
+    same_time_answers,
     train_event_generator,
 )
 
@@ -78,6 +81,34 @@ def test_label_smoothing_mixes_in_the_uniform_target():
     info = train_event_generator(model, train, TrainSettings(epochs=1, batch_size=len(train), label_smoothing=0.25))
     assert info["first_loss"] == pytest.approx(0.75 * nll + 0.25 * uniform, rel=1e-4)
     assert uniform > nll  # so smoothing really changed the objective
+
+
+def test_same_time_answers_lists_the_other_targets_of_a_query():
+    from modelworks.tkg.examples import Examples
+
+    ex = Examples(entity=np.array([0, 0, 0, 0, 1]), relation=np.array([2, 2, 2, 2, 2]), time=np.array([5, 5, 5, 6, 5]),
+                  target=np.array([7, 8, 7, 9, 7]), chains=np.zeros((5, 1), np.int64), queries=[])
+    others = same_time_answers(ex)
+    assert [sorted(int(o) for o in row if o >= 0) for row in others] == [[8], [7], [8], [], []]
+
+
+def test_filtered_loss_renormalises_over_non_answers():
+    import torch
+
+    ds, table, model, train = _tiny_generator()
+    model.eval()
+    others = np.full((len(train), 2), -1, dtype=np.int64)
+    others[0] = [(train.target[0] + 1) % ds.num_entities, -1]  # pretend one more true answer for query 0
+    batch = collate_events(train, [0, 1], others)
+    with torch.no_grad():
+        logp = model(batch["entity"], batch["relation"], batch["time"], batch["chains"])
+        got = event_loss(model, batch).item()
+        plain = event_loss(model, collate_events(train, [0, 1])).item()
+    p_other = logp[0, others[0, 0]].exp().item()
+    expected = -(logp[0, train.target[0]].item() - np.log(1 - p_other) + logp[1, train.target[1]].item()) / 2
+    assert got == pytest.approx(expected, rel=1e-5) and got < plain
+    info = train_event_generator(model, train, TrainSettings(epochs=2, batch_size=2, filtered_loss=True))
+    assert info["steps"] == 2 * (len(train) // 2)
 
 
 def test_training_logs_into_the_given_run_and_subsamples_epochs(tmp_path):

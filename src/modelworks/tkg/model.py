@@ -28,7 +28,7 @@ from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
 
 __all__ = ["EventGeneratorConfig", "EventGenerator", "TrainSettings", "train_event_generator", "predict_topk",
-           "event_loss", "collate_events", "NUM_TIME_BUCKETS"]
+           "event_loss", "collate_events", "same_time_answers", "NUM_TIME_BUCKETS"]
 
 NUM_TIME_BUCKETS = 64
 
@@ -68,6 +68,7 @@ class TrainSettings:
     max_minutes: float = 60.0
     max_examples_per_epoch: int = 0  # 0 = all; otherwise a random sample each epoch
     label_smoothing: float = 0.0  # weight of the uniform target (mean -log p over all entities) in the loss
+    filtered_loss: bool = False  # leave a query's other true answers at the same time out of its normaliser
     threads: int = 1
     seed: int = 0
 
@@ -202,34 +203,67 @@ def _batch(ex: Examples, idx: np.ndarray):
             torch.as_tensor(ex.chains[idx]))
 
 
-def collate_events(ex: Examples, idx: list[int]) -> dict:
-    """The queries ``idx`` of ``ex`` as a batch of tensors (the chains are already padded to length L).
+def same_time_answers(ex: Examples) -> np.ndarray:
+    """For each query, the *other* targets of queries with the same (entity, relation', time) in ``ex``:
+    shape (N, K), padded with -1 (K = the largest number of other answers)."""
+    key = np.stack([ex.entity, ex.relation, ex.time], axis=1)
+    _, group = np.unique(key, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(group.max() + 1 if len(group) else 0))
+    sizes = np.bincount(group) if len(group) else np.zeros(0, np.int64)
+    k = int(sizes.max()) - 1 if len(sizes) else 0
+    out = np.full((len(ex), max(k, 1)), -1, dtype=np.int64)
+    for g in np.flatnonzero(sizes > 1):
+        members = order[starts[g]: starts[g] + sizes[g]]
+        targets = ex.target[members]
+        for j, i in enumerate(members):
+            others = np.unique(targets[np.arange(len(members)) != j])
+            others = others[others != ex.target[i]]
+            out[i, : len(others)] = others
+    return out
+
+
+def collate_events(ex: Examples, idx: list[int], others: np.ndarray | None = None) -> dict:
+    """The queries ``idx`` of ``ex`` as a batch of tensors (the chains are already padded to length L);
+    ``others`` (from :func:`same_time_answers`) adds each query's other same-time answers for the filtered loss.
 
     :func:`modelworks.train.fit` trains on the query indices themselves, with this (bound to ``ex``) as
     its ``collate_fn``, so no per-query record is ever built."""
     entity, relation, time_, chains = _batch(ex, np.asarray(idx))
     import torch
 
-    return {"entity": entity, "relation": relation, "time": time_, "chains": chains,
-            "target": torch.as_tensor(ex.target[np.asarray(idx)])}
+    batch = {"entity": entity, "relation": relation, "time": time_, "chains": chains,
+             "target": torch.as_tensor(ex.target[np.asarray(idx)])}
+    if others is not None:
+        batch["others"] = torch.as_tensor(others[np.asarray(idx)])
+    return batch
 
 
 def event_loss(model, batch: dict, label_smoothing: float = 0.0):
-    """Cross-entropy on the target entity, label-smoothed: ``(1 - eps) * NLL + eps * mean_o(-log p(o))``."""
+    """Cross-entropy on the target entity, label-smoothed: ``(1 - eps) * NLL + eps * mean_o(-log p(o))``.
+
+    With ``batch["others"]`` (the time-aware filtered loss) the target's probability is renormalised over the
+    entities that are not another true answer at the query's time, ``-log(p(o) / (1 - sum_others p))``, as the
+    time-aware filtered metric ranks it."""
     import torch
 
     logp = model(batch["entity"], batch["relation"], batch["time"], batch["chains"])
     loss = torch.nn.functional.nll_loss(logp, batch["target"])
+    if "others" in batch:
+        others = batch["others"]
+        p_others = (logp.gather(1, others.clamp(min=0)).exp() * (others >= 0)).sum(1)
+        loss = loss + torch.log1p(-p_others.clamp(max=1 - 1e-6)).mean()
     if label_smoothing > 0:
         loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean()
     return loss
 
 
-def _seconds_per_step(model, train: Examples, settings: TrainSettings, loss_fn) -> float:
+def _seconds_per_step(model, train: Examples, settings: TrainSettings, loss_fn, collate) -> float:
     """Wall time of one forward + backward at the training batch size (best of 2 after a warm-up; gradients
     are discarded): how the time limit becomes a step budget, since ``fit`` stops by steps."""
     best = float("inf")
-    batch = collate_events(train, list(range(min(len(train), settings.batch_size))))
+    batch = collate(list(range(min(len(train), settings.batch_size))))
     model.train()
     for i in range(3):
         t0 = time.perf_counter()
@@ -268,7 +302,8 @@ def train_event_generator(model, train: Examples, settings: TrainSettings, run=N
         steps_per_epoch = n // settings.batch_size  # fit's epoch: full batches of a fresh shuffle
     planned = steps_per_epoch * settings.epochs
     loss_fn = partial(event_loss, label_smoothing=settings.label_smoothing)
-    sec_per_step = _seconds_per_step(model, train, settings, loss_fn)
+    collate = partial(collate_events, train, others=same_time_answers(train) if settings.filtered_loss else None)
+    sec_per_step = _seconds_per_step(model, train, settings, loss_fn, collate)
     budget = max(1, int(settings.max_minutes * 60 / sec_per_step))
     steps = min(planned, budget)
     cfg = TrainConfig(optimizer="adamw", lr=settings.lr, weight_decay=settings.weight_decay, max_grad_norm=1.0,
@@ -278,7 +313,7 @@ def train_event_generator(model, train: Examples, settings: TrainSettings, run=N
                       progress=False, tensorboard=False)
     with tempfile.TemporaryDirectory(prefix="tkg-train-") as tmp:
         target_run = run if run is not None else Run.create("tkg-train", out=tmp)
-        result = fit(cfg, model=model, train_dataset=range(n), loss_fn=loss_fn, collate_fn=partial(collate_events, train),
+        result = fit(cfg, model=model, train_dataset=range(n), loss_fn=loss_fn, collate_fn=collate,
                      run=target_run)
         if run is None:
             target_run.close()
