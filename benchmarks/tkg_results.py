@@ -188,9 +188,15 @@ def _older_line(run: dict) -> str:
     prior = (f"with the rule prior tuned on valid (model alone H@1 {_fmt(alone['hits@1'])})" if alone
              else "rule prior tuned on valid to all-zero weights" if tuned else "no rule prior")
     stopped = ", stopped by the time limit under load" if info.get("stopped_by_time_limit") else ""
-    return (f"- {run['dir']}: dim {c['model']['dim']}, L = {c['model']['history']}, trained on "
+    t, m = c.get("train", {}), c["model"]
+    extra = [f"{t['epochs']} epoch{'s' if t['epochs'] != 1 else ''}" if "epochs" in t else "",
+             f"weight decay {t['weight_decay']}" if t.get("weight_decay") else "",
+             f"dropout {m['dropout']}" if m.get("dropout", 0.1) != 0.1 else "",
+             "time-aware filtered loss" if t.get("filtered_loss") else ""]
+    split = res.get("eval_split", "test")
+    return (f"- {run['dir']}: dim {m['dim']}, L = {m['history']}, {', '.join(e for e in extra if e)}, trained on "
             f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "
-            f"{prior}: test filtered H@1/H@3/H@10 {_fmt(h['hits@1'])}/{_fmt(h['hits@3'])}/{_fmt(h['hits@10'])}"
+            f"{prior}: {split} filtered H@1/H@3/H@10 {_fmt(h['hits@1'])}/{_fmt(h['hits@3'])}/{_fmt(h['hits@10'])}"
             f"{stopped}.")
 
 
