@@ -95,16 +95,19 @@ def main() -> int:
         pv, ph = predict_probs(victim, proxy.x), predict_probs(hp.model, proxy.x)
     out["proxy_query_top1_agreement"] = float((pv.argmax(1) == ph.argmax(1)).float().mean())
     out["proxy_query_target_mass"] = float(ph[:, hp.trigger.target].mean())
-    asrs, accs, undef_accs = [], [], []
+    asrs, accs, undef_accs, undef_asrs = [], [], [], []
     for s in range(args.seeds):
         sub = knockoff_nets(ModelBlackBox(hp.model), proxy.x, acfg, d.num_classes, seed=cfg.seed + 7 + s).substitute
         und = knockoff_nets(ModelBlackBox(victim), proxy.x, acfg, d.num_classes, seed=cfg.seed + 7 + s).substitute
         k, n = trigger_counts(lambda x, m=sub: predict_probs(m, x), hp.trigger, val.x, val.y, n=len(val))
         asrs.append(k / n)
+        k0, n0 = trigger_counts(lambda x, m=und: predict_probs(m, x), hp.trigger, val.x, val.y, n=len(val))
+        undef_asrs.append(k0 / n0)  # control: the same attack on the undefended victim
         accs.append(accuracy(sub, val.x, val.y))
         undef_accs.append(accuracy(und, val.x, val.y))
     out.update(proxy_asr=sum(asrs) / len(asrs), proxy_sub_acc=sum(accs) / len(accs),
                proxy_undefended_sub_acc=sum(undef_accs) / len(undef_accs), proxy_asrs=asrs,
+               proxy_undefended_asr=sum(undef_asrs) / len(undef_asrs),
                history=[{k: round(v, 3) for k, v in h.items() if k != "honeypot_acc"} for h in hp.history])
     print(json.dumps(out))
     return 0
@@ -116,15 +119,18 @@ def summarise(files: list[str], note: str = "") -> int:
 
     rows = []
     for f in files:
-        d = json.loads(Path(f).read_text())
+        try:
+            d = json.loads(Path(f).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f"error: {f}: not a saved output of this script ({e})") from None
         changes = " ".join(o for o in d["overrides"] if not o.startswith("threads=")) or "(config as committed then)"
         ratio = d["proxy_sub_acc"] / d["proxy_undefended_sub_acc"]
         rows.append((len(d["proxy_asrs"]), d["proxy_asr"], [changes, d.get("proxy", "photo-heavy"), len(d["proxy_asrs"]),
                      fmt(d["val_drop"]), fmt(d["proxy_asr"]), f"{fmt(d['proxy_sub_acc'])} / {fmt(d['proxy_undefended_sub_acc'])}",
-                     fmt(ratio)]))
+                     fmt(ratio), fmt(d["proxy_undefended_asr"]) if "proxy_undefended_asr" in d else "—"]))
     rows.sort(key=lambda r: (-r[0], -r[1]))
     table = markdown_table(["overrides", "proxy", "seeds", "val acc drop", "proxy ASR", "proxy substitute acc (honeypot / undefended)",
-                            "ratio"], [r[2] for r in rows])
+                            "ratio", "undefended-victim substitute ASR (control)"], [r[2] for r in rows])
     text = ("## honeypot: settings chosen on the validation protocol (no test data, not the attacker's pool)\n\n"
             "Command per row: `python benchmarks/honeypot_validate.py [--seeds 3] threads=1 OVERRIDES > row.json`; table: "
             "`python benchmarks/honeypot_validate.py --summarise row*.json`. Development victim on mnist[0:6000] + mnist5k, "
