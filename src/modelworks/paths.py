@@ -1,4 +1,5 @@
-"""Where benchmark data is read from: ``--data-dir``, ``MODELWORKS_DATA``, or ``../shared/data``.
+"""Where benchmark data is read from: ``--data-dir``, ``MODELWORKS_DATA``, or ``../shared/data``; and how a
+command argument that may name a file or the run folder holding it is resolved (:func:`file_or_folder`).
 
 Data is always read by path and never copied into the repository.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from modelworks.errors import UserError
 
-__all__ = ["data_root", "find_data_root", "data_path"]
+__all__ = ["data_root", "find_data_root", "data_path", "file_or_folder"]
 
 
 def find_data_root(override: str | Path | None = None) -> Path | None:
@@ -48,4 +49,15 @@ def data_path(*parts: str, override: str | Path | None = None) -> Path:
     p = data_root(override).joinpath(*parts)
     if not p.exists():
         raise UserError(f"data not found: {p}")
+    return p
+
+
+def file_or_folder(path: str | Path, name: str, what: str) -> Path:
+    """``path`` itself, or ``path / name`` when ``path`` is a folder (a run folder holding ``name``);
+    a missing file is a :class:`UserError` that says ``what`` was looked for and where."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / name
+    if not p.is_file():
+        raise UserError(f"{what} not found: {p}")
     return p

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from modelworks.errors import UserError
+from modelworks.paths import file_or_folder
 
 __all__ = ["Trigger", "new_trigger", "uap_step", "save_trigger", "load_trigger"]
 
@@ -137,11 +138,7 @@ def save_trigger(trigger: Trigger, path: str | Path) -> Path:
 
 def load_trigger(path: str | Path, expect_shape: tuple[int, ...] | None = None) -> Trigger:
     """Load ``trigger.pt`` (or a folder holding it); check its shape against ``expect_shape`` (C, H, W)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "trigger.pt"
-    if not p.is_file():
-        raise UserError(f"trigger file not found: {p}")
+    p = file_or_folder(path, "trigger.pt", "trigger file")
     try:
         d = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001

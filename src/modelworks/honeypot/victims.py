@@ -376,11 +376,9 @@ def load_model(path: str | Path):
     file, or a folder holding ``model.pt``). Only load files you trust: this unpickles Python objects."""
     import torch
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.pt"
-    if not p.is_file():
-        raise UserError(f"model file not found: {p}")
+    from modelworks.paths import file_or_folder
+
+    p = file_or_folder(path, "model.pt", "model file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=False)
     except Exception:  # noqa: BLE001 - maybe TorchScript
