@@ -223,3 +223,22 @@ def test_feature_layout_and_old_scorer_rejected(tmp_path):
     (tmp_path / "s" / "scorer.json").write_text(json.dumps(spec), encoding="utf-8")
     with pytest.raises(UserError, match="layout v1.*retrain"):
         LightScorer.load(tmp_path / "s")
+
+
+def test_esconv_reader_ids_and_errors(tmp_path):
+    from modelworks.esc.rank.esconv import load_esconv
+
+    turn = {"speaker": "usr", "text": "hi"}
+    f = tmp_path / "c.jsonl"
+    f.write_text(json.dumps({"id": 7, "dialog": [turn]}) + "\n\n" + json.dumps({"dialog": [turn]}) + "\n")
+    assert [c.id for c in load_esconv(f)] == ["7", "2"]  # no id: the 0-based line number
+    (tmp_path / "a.json").write_text(json.dumps([{"dialog": [turn]}, {"dialog": [turn]}]))
+    assert [c.id for c in load_esconv(tmp_path / "a.json")] == ["0", "1"]
+    f.write_text(json.dumps({"dialog": [turn]}) + "\n{oops\n")
+    with pytest.raises(UserError, match=r"c\.jsonl:2: not valid JSON"):
+        load_esconv(f)
+    f.write_text(json.dumps({"dialog": [{"speaker": "bot", "text": "x"}]}) + "\n")
+    with pytest.raises(UserError, match=r"c\.jsonl:1: dialog\[0\] field 'speaker'"):
+        load_esconv(f)
+    with pytest.raises(UserError, match="ESConv file not found"):
+        load_esconv(tmp_path / "none.jsonl")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_jsonl
 
 __all__ = ["Conversation", "load_esconv", "TARGETS", "target_value"]
 
@@ -66,7 +67,8 @@ def _parse(record: dict, where: str, default_id: str) -> Conversation:
 
 
 def load_esconv(path: str | Path) -> list[Conversation]:
-    """Read ESConv JSONL (one conversation per line) or a JSON list (FailedESConv.json)."""
+    """Read ESConv JSONL (one conversation per line) or a JSON list (FailedESConv.json); errors name
+    ``<file>:<line>`` (JSONL) or ``<file> item <i>`` (JSON list)."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"ESConv file not found: {p}")
@@ -79,15 +81,9 @@ def load_esconv(path: str | Path) -> list[Conversation]:
             raise UserError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         for i, r in enumerate(records):
             out.append(_parse(r, f"{p} item {i}", str(i)))
-    else:
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{p} line {n}: not valid JSON ({exc.msg})") from None
-            out.append(_parse(r, f"{p} line {n}", str(n - 1)))
+    else:  # JSONL: the shared reader; a record without an id gets its 0-based line number
+        for where, r in read_jsonl(p, "ESConv file"):
+            out.append(_parse(r, where, str(int(where.rsplit(":", 1)[1]) - 1)))
     if not out:
         raise UserError(f"{p}: no conversations")
     return out
