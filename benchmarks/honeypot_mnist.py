@@ -79,7 +79,7 @@ def markdown(r: dict, cmd: str, load: str) -> str:
     parts += [
         f"Notes: ASR = fraction of held-out non-target MNIST images stamped with the secret "
         f"{hp.get('patch_size', '?')}x{hp.get('patch_size', '?')} corner patch that a model classifies as the target "
-        f"class. Honeypot: {hp.get('rounds', '?')} bi-level rounds, lambda={hp.get('lam', '?')}, first-order "
+        f"class ({hp.get('target', '?')}). Honeypot: {hp.get('rounds', '?')} bi-level rounds, lambda={hp.get('lam', '?')}, first-order "
         f"hypergradient tilt of the D_s targets beta={hp.get('bilevel_tilt', 0.0)}, {guard}, guard margin "
         f"{hp.get('margin', '?')} logits. "
         "Settings were chosen with benchmarks/honeypot_validate.py (a development victim, a validation MNIST slice "
