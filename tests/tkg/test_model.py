@@ -85,11 +85,16 @@ def test_label_smoothing_mixes_in_the_uniform_target():
 
 def test_same_time_answers_lists_the_other_targets_of_a_query():
     from modelworks.tkg.examples import Examples
+    from modelworks.tkg.metrics import Query
 
-    ex = Examples(entity=np.array([0, 0, 0, 0, 1]), relation=np.array([2, 2, 2, 2, 2]), time=np.array([5, 5, 5, 6, 5]),
-                  target=np.array([7, 8, 7, 9, 7]), chains=np.zeros((5, 1), np.int64), queries=[])
+    qs = [Query(0, 2, 5, 7, False), Query(0, 2, 5, 8, False), Query(0, 2, 6, 9, False), Query(7, 2, 5, 0, True),
+          Query(1, 2, 5, 7, False)]
+    ex = Examples(entity=np.array([q.entity for q in qs]), relation=np.array([q.relation for q in qs]),
+                  time=np.array([q.time for q in qs]), target=np.array([q.target for q in qs]),
+                  chains=np.zeros((5, 1), np.int64), queries=qs)
     others = same_time_answers(ex)
-    assert [sorted(int(o) for o in row if o >= 0) for row in others] == [[8], [7], [8], [], []]
+    # (7, r^-1, ?, 5) has true answers 0 and 1 (both facts (0, 2, 7, 5) and (1, 2, 7, 5)); its target is 0
+    assert [sorted(int(o) for o in row if o >= 0) for row in others] == [[8], [7], [], [1], []]
 
 
 def test_filtered_loss_renormalises_over_non_answers():

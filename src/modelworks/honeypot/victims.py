@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from modelworks.errors import UserError
+from modelworks.paths import file_or_folder
 
 __all__ = [
     "ARCHITECTURES", "build_classifier", "train_classifier", "predict_probs", "accuracy", "find_head",
@@ -374,10 +375,6 @@ def save_model(model, path: str | Path) -> Path:
 def load_model(path: str | Path):
     """Load a module saved by :func:`save_model` (or any ``torch.save``-d ``nn.Module``, a TorchScript
     file, or a folder holding ``model.pt``). Only load files you trust: this unpickles Python objects."""
-    import torch
-
-    from modelworks.paths import file_or_folder
-
     p = file_or_folder(path, "model.pt", "model file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=False)

@@ -204,23 +204,16 @@ def _batch(ex: Examples, idx: np.ndarray):
 
 
 def same_time_answers(ex: Examples) -> np.ndarray:
-    """For each query, the *other* targets of queries with the same (entity, relation', time) in ``ex``:
-    shape (N, K), padded with -1 (K = the largest number of other answers)."""
-    key = np.stack([ex.entity, ex.relation, ex.time], axis=1)
-    _, group = np.unique(key, axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(group.max() + 1 if len(group) else 0))
-    sizes = np.bincount(group) if len(group) else np.zeros(0, np.int64)
-    k = int(sizes.max()) - 1 if len(sizes) else 0
-    out = np.full((len(ex), max(k, 1)), -1, dtype=np.int64)
-    for g in np.flatnonzero(sizes > 1):
-        members = order[starts[g]: starts[g] + sizes[g]]
-        targets = ex.target[members]
-        for j, i in enumerate(members):
-            others = np.unique(targets[np.arange(len(members)) != j])
-            others = others[others != ex.target[i]]
-            out[i, : len(others)] = others
+    """For each query, its time-aware filter (:func:`~modelworks.tkg.metrics.time_aware_filters`, over the facts of
+    ``ex`` itself) without its own target: the other true answers at its time. Shape (N, K), padded with -1."""
+    from modelworks.tkg.metrics import time_aware_filters
+
+    facts = np.asarray([(q.entity, q.relation, q.target, q.time) for q in ex.queries if not q.inverse],
+                       dtype=np.int64).reshape(-1, 4)
+    others = [sorted(f - {t}) for f, t in zip(time_aware_filters(ex.queries, facts), ex.target.tolist())]
+    out = np.full((len(ex), max(1, max(map(len, others), default=0))), -1, dtype=np.int64)
+    for i, o in enumerate(others):
+        out[i, : len(o)] = o
     return out
 
 
