@@ -53,14 +53,19 @@ def test_bonus_and_prediction_follow_the_weights():
     assert scores[0, 0] == pytest.approx(plain[0][plain_ids[0] == 3][0] + 100, rel=1e-5)
 
 
-def test_tune_weights_picks_the_feature_that_fixes_the_ranking():
-    ds = rule_graph()
-    f = rule_features(ds, "test")
-    # query 0 (target 1): the model prefers 2 by 0.3 nats; pair frequency (1 seen twice, 2 once) should flip it;
-    # query 1 (target 0) is already right. History candidates outside the lists carry their own log-probs.
+def _toy_scores():
+    """Rule features of the hand-made graph's test split, top-3 model lists for its two queries and their
+    log-probs, and -10 for every history candidate's log-prob."""
+    f = rule_features(rule_graph(), "test")
     ids = np.array([[2, 1, 5], [0, 5, 6]])
     logp = np.log(np.array([[0.40, 0.30, 0.1], [0.8, 0.1, 0.05]]))
-    hist_logp = np.full(len(f.candidate), -10.0, np.float32)
+    return f, ids, logp, np.full(len(f.candidate), -10.0, np.float32)
+
+
+def test_tune_weights_picks_the_feature_that_fixes_the_ranking():
+    # query 0 (target 1): the model prefers 2 by 0.3 nats; pair frequency (1 seen twice, 2 once) should flip it;
+    # query 1 (target 0) is already right. History candidates outside the lists carry their own log-probs.
+    f, ids, logp, hist_logp = _toy_scores()
     for i, c in enumerate(f.candidate[:f.offsets[1]].tolist()):
         if c in (1, 2):
             hist_logp[i] = logp[0, list(ids[0]).index(c)]
@@ -76,11 +81,7 @@ def test_tune_weights_picks_the_feature_that_fixes_the_ranking():
 
 
 def test_time_aware_filter_in_tuning():
-    ds = rule_graph()
-    f = rule_features(ds, "test")
-    ids = np.array([[2, 1, 5], [0, 5, 6]])
-    logp = np.log(np.array([[0.40, 0.30, 0.1], [0.8, 0.1, 0.05]]))
-    hist_logp = np.full(len(f.candidate), -10.0, np.float32)
+    f, ids, logp, hist_logp = _toy_scores()
     # 2 is another true answer at that time: filtered out, so the model alone is already right on query 0
     _, h1, trials = tune_weights(ids, logp, f, hist_logp, [1, 0], [frozenset({1, 2}), frozenset({0})], grid=(0.0,))
     assert h1 == 1.0 and len(trials) == 1
