@@ -109,7 +109,8 @@ def _final_lines(run: dict) -> list[str]:
     res, info, mc = run["results"], run["results"]["train"], run["config"]["model"]
     m, alone, prior = res["model"], res.get("model_without_prior"), res.get("rule_prior") or {}
     cpu = info.get("cpu_seconds")
-    lines = [f"### Final: event generator (dim {mc['dim']}, {mc['layers']} layers, L = {mc['history']}) + rule prior, "
+    names = ", entity-name features" if mc.get("name_features") else ""
+    lines = [f"### Final: event generator (dim {mc['dim']}, {mc['layers']} layers, L = {mc['history']}{names}) + rule prior, "
              "ICEWS14 test", "",
              f"Command: `{run['command']}` (run folder {run['dir']}).", "",
              f"Data: {res['dataset_version']}. Trained on {'+'.join(run['config']['train_splits'])} only; the valid "
@@ -192,7 +193,8 @@ def _older_line(run: dict) -> str:
     extra = [f"{t['epochs']} epoch{'s' if t['epochs'] != 1 else ''}" if "epochs" in t else "",
              f"weight decay {t['weight_decay']}" if t.get("weight_decay") else "",
              f"dropout {m['dropout']}" if m.get("dropout", 0.1) != 0.1 else "",
-             "time-aware filtered loss" if t.get("filtered_loss") else ""]
+             "time-aware filtered loss" if t.get("filtered_loss") else "",
+             "entity-name features" if m.get("name_features") else ""]
     split = res.get("eval_split", "test")
     return (f"- {run['dir']}: dim {m['dim']}, L = {m['history']}, {', '.join(e for e in extra if e)}, trained on "
             f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "

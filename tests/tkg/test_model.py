@@ -143,3 +143,36 @@ def test_config_errors():
         EventGeneratorConfig(activity_window=-1)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainSettings(label_smoothing=1.0)
+
+
+def test_name_features_add_projected_name_vectors(tmp_path, monkeypatch):
+    import torch
+
+    from modelworks.tkg.model import entity_name_vectors
+
+    monkeypatch.setenv("MODELWORKS_CACHE", str(tmp_path))
+    vec = entity_name_vectors(["Citizen_(India)", "Citizen (India)", "Police_(India)", "Barack_Obama"])
+    assert vec.shape[0] == 4 and np.allclose(vec[0], vec[1], atol=1e-5)  # '_' is read as a space
+    assert vec[0] @ vec[2] > vec[0] @ vec[3]  # related names are close
+    assert (tmp_path / "tkg_names.sqlite").is_file()
+
+    ds = chain_graph()
+    table = FactTable.from_dataset(ds)
+    cfg = EventGeneratorConfig(dim=16, layers=1, heads=2, history=4, name_features=True)
+    with pytest.raises(ConfigError, match="name_features"):
+        EventGenerator(cfg, ds.num_entities, ds.num_relations, table, ds.time_step)
+    model = EventGenerator(cfg, ds.num_entities, ds.num_relations, table, ds.time_step, names=ds.entities)
+    E = model.entity_matrix()
+    assert torch.allclose(E, model.entity.weight + model.name_proj(model.name_vec))
+    assert not any(k.startswith("name_vec") for k in model.state_dict())  # recomputed from the names, not saved
+    ex = build_examples(ds, "train", 4, table=table)
+    before = model.name_proj.weight.detach().clone()
+    train_event_generator(model, ex, TrainSettings(epochs=2, batch_size=2))
+    assert not torch.allclose(before, model.name_proj.weight)  # the projection is trained
+    with torch.no_grad():
+        logp = model(*[torch.as_tensor(a) for a in (ex.entity, ex.relation, ex.time, ex.chains)])
+        assert model.entity_matrix() is model.entity_matrix()  # cached while gradients are off
+    assert torch.allclose(logp.exp().sum(1), torch.ones(len(ex)), atol=1e-4)
+    with torch.no_grad():
+        model.name_proj.weight.mul_(2.0)  # a weight update invalidates the cache
+        assert torch.allclose(model.entity_matrix(), model.entity.weight + model.name_proj(model.name_vec))

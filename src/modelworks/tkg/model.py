@@ -13,6 +13,10 @@ Reverse knowledge (CoH §4) is how inverse facts ``(o, r^-1, s, t)`` are encoded
 ``text-aware`` gives r^-1 its own embedding, ``ordinary`` reuses r's, ``position-aware`` reuses r's
 but writes the fact in its original orientation (head and tail slots swapped, plus a role flag),
 ``none`` trains on forward queries only and keeps inverse facts out of history chains.
+
+``name_features`` gives every entity (in the chain, the query and the output layer) its learned embedding plus
+a learned projection of a frozen sentence embedding of its name (MiniLM by default), the small-model
+counterpart of the LLM reading entity names in CoH's prompts.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
 
 __all__ = ["EventGeneratorConfig", "EventGenerator", "TrainSettings", "train_event_generator", "predict_topk",
-           "event_loss", "collate_events", "same_time_answers", "NUM_TIME_BUCKETS"]
+           "event_loss", "collate_events", "same_time_answers", "entity_name_vectors", "NUM_TIME_BUCKETS"]
 
 NUM_TIME_BUCKETS = 64
 
@@ -44,6 +48,8 @@ class EventGeneratorConfig:
     augment: bool = True
     reverse: str = "text-aware"
     activity_window: int = 0  # > 0: add each entity's event count over the last W time steps (all facts) to the logits
+    name_features: bool = False  # add a learned projection of each entity name's frozen sentence embedding
+    name_encoder: str | None = None  # local sentence-encoder folder for the names (None = the MiniLM default)
 
     def __post_init__(self) -> None:
         if self.activity_window < 0:
@@ -104,13 +110,23 @@ def entity_activity(table: FactTable, num_entities: int, window: int) -> tuple[n
     return times, np.log1p(act).astype(np.float32)
 
 
+def entity_name_vectors(names: list[str], encoder: str | None = None) -> np.ndarray:
+    """Frozen sentence embeddings of entity names (``_`` read as a space), shape (len(names), encoder dim):
+    ``Citizen_(India)`` lands near ``India`` and ``Police_(India)``, which a rare entity's learned embedding
+    cannot know. Cached on disk like every other :class:`~modelworks.models.TextEncoder` use."""
+    from modelworks.models._encoder import TextEncoder, embedding_cache_root
+
+    enc = TextEncoder(encoder, max_length=32, batch_size=256, cache=embedding_cache_root() / "tkg_names.sqlite")
+    return enc.encode([n.replace("_", " ") for n in names])
+
+
 def _torch_module():
     import torch
     from torch import nn
 
     class _EventGenerator(nn.Module):
         def __init__(self, cfg: EventGeneratorConfig, num_entities: int, num_relations: int,
-                     table: FactTable, time_step: int) -> None:
+                     table: FactTable, time_step: int, names: list[str] | None = None) -> None:
             super().__init__()
             self.cfg, self.num_entities, self.num_relations = cfg, num_entities, num_relations
             d = cfg.dim
@@ -136,6 +152,13 @@ def _torch_module():
             self.ptr_k = nn.Linear(d, d)
             self.gate = nn.Linear(d, 1)
             nn.init.normal_(self.entity.weight, std=0.1)
+            if cfg.name_features:
+                if names is None or len(names) != num_entities:
+                    raise ConfigError("key 'name_features' needs the dataset's entity names")
+                self.register_buffer("name_vec", torch.as_tensor(entity_name_vectors(names, cfg.name_encoder)),
+                                     persistent=False)
+                self.name_proj = nn.Linear(self.name_vec.shape[1], d, bias=False)
+                nn.init.normal_(self.name_proj.weight, std=0.1 / math.sqrt(self.name_vec.shape[1]))
             nn.init.normal_(self.relation.weight, std=0.1)
             self.time_step = int(time_step)
             for name in ("head", "rel", "tail", "time"):
@@ -151,8 +174,23 @@ def _torch_module():
                 return rel
             return rel % self.num_relations
 
+        def entity_matrix(self):
+            """Every entity's input/output embedding: learned, plus the projected name vector when enabled
+            (computed once and reused while gradients are off and the weights are unchanged)."""
+            if not self.cfg.name_features:
+                return self.entity.weight
+            if torch.is_grad_enabled():
+                return self.entity.weight + self.name_proj(self.name_vec)
+            w, p = self.entity.weight, self.name_proj.weight
+            key = (w._version, p._version, w.data_ptr(), p.data_ptr())
+            if getattr(self, "_matrix_key", None) != key:
+                self._matrix = w + self.name_proj(self.name_vec)
+                self._matrix_key = key
+            return self._matrix
+
         def forward(self, q_ent, q_rel, q_time, chains):
             """Log-probabilities over all entities, shape (B, num_entities)."""
+            E = self.entity_matrix()
             valid = chains >= 0
             ids = chains.clamp(min=0)
             head, rel, tail = self.fact_head[ids], self.fact_rel[ids], self.fact_tail[ids]
@@ -162,18 +200,18 @@ def _torch_module():
             h_slot, t_slot = head, tail
             if self.cfg.reverse == "position-aware":  # inverse facts in their original orientation
                 h_slot, t_slot = torch.where(inverse, tail, head), torch.where(inverse, head, tail)
-            tok = (self.head_slot(self.entity(h_slot)) + self.tail_slot(self.entity(t_slot))
+            tok = (self.head_slot(E[h_slot]) + self.tail_slot(E[t_slot])
                    + self.relation(self._rel_ids(rel)) + self.delta(time_bucket(steps)) + self.source(src)
                    + self.role(inverse.long()))
             q_inv = (q_rel >= self.num_relations).long()
-            q = self.head_slot(self.entity(q_ent)) + self.relation(self._rel_ids(q_rel)) + self.role(q_inv)
+            q = self.head_slot(E[q_ent]) + self.relation(self._rel_ids(q_rel)) + self.role(q_inv)
             q = q + self.query_type
             x = torch.cat([q[:, None, :], tok], dim=1)
             x = self.drop(self.norm_in(x))
             pad = torch.cat([torch.zeros_like(valid[:, :1]), ~valid], dim=1)
             x = self.norm_out(self.encoder(x, src_key_padding_mask=pad))
             hq, hf = x[:, 0], x[:, 1:]
-            gen_logits = self.gen(hq) @ self.entity.weight.T + self.gen_bias
+            gen_logits = self.gen(hq) @ E.T + self.gen_bias
             if self.cfg.activity_window > 0:  # who is active right now, graph-wide (before the query time)
                 k = torch.searchsorted(self.act_times, q_time)
                 gen_logits = gen_logits + self.act_weight(hq) * self.activity[k]
@@ -191,9 +229,10 @@ def _torch_module():
 
 
 def EventGenerator(cfg: EventGeneratorConfig, num_entities: int, num_relations: int, table: FactTable,
-                   time_step: int = 1):
-    """Build the torch module (torch is imported lazily)."""
-    return _torch_module()(cfg, num_entities, num_relations, table, time_step)
+                   time_step: int = 1, names: list[str] | None = None):
+    """Build the torch module (torch is imported lazily); ``names``: the entity names, needed by
+    ``name_features``."""
+    return _torch_module()(cfg, num_entities, num_relations, table, time_step, names)
 
 
 def _batch(ex: Examples, idx: np.ndarray):

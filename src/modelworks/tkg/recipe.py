@@ -46,6 +46,7 @@ class Ablation:
     augment: bool | None = None
     reverse: str | None = None
     history: int | None = None
+    name_features: bool | None = None
 
 
 @dataclass
@@ -85,7 +86,8 @@ class TKGRunConfig:
 
 
 def _changes(a: Ablation) -> dict:
-    return {k: v for k, v in (("augment", a.augment), ("reverse", a.reverse), ("history", a.history)) if v is not None}
+    pairs = (("augment", a.augment), ("reverse", a.reverse), ("history", a.history), ("name_features", a.name_features))
+    return {k: v for k, v in pairs if v is not None}
 
 
 def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):
@@ -149,7 +151,7 @@ def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, sett
     t0 = time.perf_counter()
     train = _train_examples(ds, table, cfg.train_splits, mcfg)
     prep_s = time.perf_counter() - t0
-    model = EventGenerator(mcfg, ds.num_entities, ds.num_relations, table, ds.time_step)
+    model = EventGenerator(mcfg, ds.num_entities, ds.num_relations, table, ds.time_step, names=ds.entities)
     info = train_event_generator(model, train, settings, run=run)
     if weights is not None:
         prior = {"weights": list(weights), "tuned_on": "the full model's tuning"}
@@ -260,7 +262,8 @@ def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
         f"Dataset: {results['dataset_version']}. Evaluation split: **{cfg.eval_split}**, both directions "
         f"({results['model']['queries']} queries), single-step (ground truth of earlier timestamps is history).\n",
         f"Our event generator: {cfg.model.layers} layers, dim {cfg.model.dim}, history L={cfg.model.history}, "
-        f"augmentation={'on' if cfg.model.augment else 'off'}, reverse knowledge={cfg.model.reverse}; "
+        f"augmentation={'on' if cfg.model.augment else 'off'}, reverse knowledge={cfg.model.reverse}"
+        f"{', entity-name features' if cfg.model.name_features else ''}; "
         f"{info['parameters']:,} parameters, trained from scratch for {info['steps']} steps of batch "
         f"{cfg.train.batch_size} (sampled from {info['train_examples']:,} training queries of "
         f"{'+'.join(cfg.train_splits)}, {info['seconds'] / 60:.1f} min through `modelworks.train.fit`"
@@ -317,7 +320,7 @@ def load_run_model(run_dir: str | Path, data_dir: str | None = None):
     cfg = load_config(TKGRunConfig, run_dir / "config.yaml")
     ds = _resolve_data(cfg, run_dir, data_dir) if cfg.data.synthetic is None else _load_synthetic_copy(run_dir)
     table = FactTable.from_dataset(ds)
-    model = EventGenerator(cfg.model, ds.num_entities, ds.num_relations, table, ds.time_step)
+    model = EventGenerator(cfg.model, ds.num_entities, ds.num_relations, table, ds.time_step, names=ds.entities)
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
     model.eval()
     return cfg, ds, table, model
