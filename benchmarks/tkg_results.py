@@ -190,7 +190,8 @@ def _older_line(run: dict) -> str:
              else "rule prior tuned on valid to all-zero weights" if tuned else "no rule prior")
     stopped = ", stopped by the time limit under load" if info.get("stopped_by_time_limit") else ""
     t, m = c.get("train", {}), c["model"]
-    extra = [f"{t['epochs']} epoch{'s' if t['epochs'] != 1 else ''}" if "epochs" in t else "",
+    extra = [f"{m['layers']} layers" if m.get("layers", 2) != 2 else "",
+             f"{t['epochs']} epoch{'s' if t['epochs'] != 1 else ''}" if "epochs" in t else "",
              f"weight decay {t['weight_decay']}" if t.get("weight_decay") else "",
              f"dropout {m['dropout']}" if m.get("dropout", 0.1) != 0.1 else "",
              "time-aware filtered loss" if t.get("filtered_loss") else "",

@@ -1,0 +1,73 @@
+"""Where a finished tkg run's H@1 comes from: queries grouped by whether the answer is in the history chain.
+
+    python benchmarks/tkg_breakdown.py RUN_DIR [--window 30]
+
+For the valid and test splits (model alone, time-aware filtered H@1): the share of queries whose answer is
+among the chain's (s, r) facts (H_s), elsewhere in the chain (H_e / H_r), or not in the chain, and H@1 in each
+group. For test queries whose answer is not in the chain it also counts how many had the answer as an earlier
+neighbour of the query entity (ever), or as a two-hop neighbour within the last ``--window`` time steps, and the
+median size of that two-hop set. Prints one JSON object. An analysis, not part of the recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+from collections import defaultdict
+
+
+def main() -> None:
+    import numpy as np
+    import torch
+
+    from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.model import predict_topk
+    from modelworks.tkg.recipe import load_run_model
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("run", help="a finished `modelworks tkg run` folder")
+    ap.add_argument("--window", type=int, default=30, help="two-hop window in time steps")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg, ds, table, model = load_run_model(args.run)
+    neighbours = defaultdict(list)  # entity -> sorted (time, neighbour), both directions
+    for h, o, t in zip(table.head.tolist(), table.tail.tolist(), table.time.tolist()):
+        neighbours[h].append((t, o))
+
+    def before(e: int, t: int, window: int | None = None) -> set[int]:
+        facts = neighbours[e]
+        lo = 0 if window is None else bisect.bisect_left(facts, (t - window, -1))
+        return {o for _, o in facts[lo:bisect.bisect_left(facts, (t, -1))]}
+
+    out: dict = {"run": args.run}
+    for split in ("valid", "test"):
+        ex = build_examples(ds, split, cfg.model.history, cfg.model.augment, cfg.model.reverse != "none", table)
+        ids, _ = predict_topk(model, ex, k=min(cfg.topk, ds.num_entities))
+        hit = np.array([next((e for e in row if e == y or e not in f), -1) == y
+                        for row, y, f in zip(ids.tolist(), ex.target.tolist(), ex.filters(ds))])
+        c, valid = np.clip(ex.chains, 0, None), ex.chains >= 0
+        is_answer = valid & (table.tail[c] == ex.target[:, None])
+        in_pair = (is_answer & (table.head[c] == ex.entity[:, None]) & (table.rel[c] == ex.relation[:, None])).any(1)
+        in_chain = is_answer.any(1)
+        groups = {"answer in H_s": in_pair, "answer elsewhere in the chain": in_chain & ~in_pair,
+                  "answer not in the chain": ~in_chain}
+        out[split] = {"queries": len(ex), "hits@1": float(hit.mean()),
+                      **{g: {"share": float(m.mean()), "hits@1": float(hit[m].mean())} for g, m in groups.items()}}
+        if split == "test":
+            step, ever, two, sizes = ds.time_step, 0, 0, []
+            missing = np.where(~in_chain)[0]
+            for i in missing.tolist():
+                e, t, y = int(ex.entity[i]), int(ex.time[i]), int(ex.target[i])
+                ever += y in before(e, t)
+                hop2 = set().union(*[before(x, t, args.window * step) for x in before(e, t, args.window * step)])
+                two += y in hop2
+                sizes.append(len(hop2))
+            out[split]["not in the chain"] = {"ever a neighbour": ever / max(len(missing), 1),
+                                              f"two-hop within {args.window} steps": two / max(len(missing), 1),
+                                              "median two-hop candidates": float(np.median(sizes)) if sizes else 0.0}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
