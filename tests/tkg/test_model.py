@@ -176,3 +176,16 @@ def test_name_features_add_projected_name_vectors(tmp_path, monkeypatch):
     with torch.no_grad():
         model.name_proj.weight.mul_(2.0)  # a weight update invalidates the cache
         assert torch.allclose(model.entity_matrix(), model.entity.weight + model.name_proj(model.name_vec))
+
+
+def test_name_features_without_an_encoder_is_a_one_line_error(monkeypatch):
+    from modelworks.errors import UserError
+    from modelworks.models import _encoder
+    from modelworks.tkg.model import entity_name_vectors
+
+    def missing():
+        raise UserError("no encoder package")
+
+    monkeypatch.setattr(_encoder, "default_encoder_path", missing)
+    with pytest.raises(UserError, match="name_encoder"):
+        entity_name_vectors(["A"])

