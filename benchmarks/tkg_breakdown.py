@@ -22,6 +22,7 @@ def main() -> None:
     import torch
 
     from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.metrics import rank_of
     from modelworks.tkg.model import predict_topk
     from modelworks.tkg.recipe import load_run_model
 
@@ -44,8 +45,7 @@ def main() -> None:
     for split in ("valid", "test"):
         ex = build_examples(ds, split, cfg.model.history, cfg.model.augment, cfg.model.reverse != "none", table)
         ids, _ = predict_topk(model, ex, k=min(cfg.topk, ds.num_entities))
-        hit = np.array([next((e for e in row if e == y or e not in f), -1) == y
-                        for row, y, f in zip(ids.tolist(), ex.target.tolist(), ex.filters(ds))])
+        hit = np.array([rank_of(row, y, f) == 1 for row, y, f in zip(ids.tolist(), ex.target.tolist(), ex.filters(ds))])
         c, valid = np.clip(ex.chains, 0, None), ex.chains >= 0
         is_answer = valid & (table.tail[c] == ex.target[:, None])
         in_pair = (is_answer & (table.head[c] == ex.entity[:, None]) & (table.rel[c] == ex.relation[:, None])).any(1)
