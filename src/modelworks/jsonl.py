@@ -9,7 +9,7 @@ from typing import Any
 
 from modelworks.errors import UserError
 
-__all__ = ["read_json", "read_jsonl", "write_jsonl"]
+__all__ = ["read_json", "read_jsonl", "line_number", "write_jsonl"]
 
 
 def read_json(path: str | Path, what: str = "JSON file") -> Any:
@@ -44,6 +44,11 @@ def read_jsonl(path: str | Path, what: str = "JSONL file") -> list[tuple[str, di
             raise UserError(f"{p}:{n}: expected a JSON object, got {type(obj).__name__}")
         out.append((f"{p}:{n}", obj))
     return out
+
+
+def line_number(where: str) -> int:
+    """The 1-based line of a location ``"<file>:<line>"`` from :func:`read_jsonl`."""
+    return int(where.rsplit(":", 1)[1])
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:

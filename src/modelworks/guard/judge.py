@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.errors import ConfigError, UserError
-from modelworks.jsonl import read_jsonl
+from modelworks.jsonl import line_number, read_jsonl
 
 __all__ = ["HarmJudgeConfig", "HarmJudge", "read_harm_items", "split_by_behaviour", "agreement",
            "other_judges", "evaluate_judge_cli", "train_judge_cli", "format_evaluation", "judge_inputs",
@@ -96,7 +96,7 @@ def human_label(item: dict[str, Any]) -> int | None:
 def read_harm_items(path: str | Path, need_labels: bool = True) -> list[dict[str, Any]]:
     out = []
     for where, obj in read_jsonl(path, "judge data"):
-        n = int(where.rsplit(":", 1)[1])
+        n = line_number(where)
         if obj.get("generation") is None:
             raise UserError(f"{where}: missing field 'generation'")
         if not (obj.get("behavior") or obj.get("test_case")):

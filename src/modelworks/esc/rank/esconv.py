@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelworks.errors import UserError
-from modelworks.jsonl import read_jsonl
+from modelworks.jsonl import line_number, read_jsonl
 
 __all__ = ["Conversation", "load_esconv", "TARGETS", "target_value"]
 
@@ -83,7 +83,7 @@ def load_esconv(path: str | Path) -> list[Conversation]:
             out.append(_parse(r, f"{p} item {i}", str(i)))
     else:  # JSONL: the shared reader; a record without an id gets its 0-based line number
         for where, r in read_jsonl(p, "ESConv file"):
-            out.append(_parse(r, where, str(int(where.rsplit(":", 1)[1]) - 1)))
+            out.append(_parse(r, where, str(line_number(where) - 1)))
     if not out:
         raise UserError(f"{p}: no conversations")
     return out
