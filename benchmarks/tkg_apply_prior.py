@@ -16,9 +16,8 @@ import time
 def main() -> None:
     import torch
 
-    from modelworks.tkg.examples import build_examples
     from modelworks.tkg.metrics import evaluate_rankings
-    from modelworks.tkg.model import predict_topk
+    from modelworks.tkg.model import model_examples, predict_topk
     from modelworks.tkg.recipe import load_run_model
     from modelworks.tkg.rule_prior import rule_features
 
@@ -27,7 +26,7 @@ def main() -> None:
     torch.set_num_threads(1)
     run_dir, weights = sys.argv[1], json.loads(sys.argv[2])
     cfg, ds, table, model = load_run_model(run_dir)
-    ev = build_examples(ds, cfg.eval_split, cfg.model.history, cfg.model.augment, cfg.model.reverse != "none", table)
+    ev = model_examples(ds, cfg.eval_split, cfg.model, table)
     feats = rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history)
     filters = ev.filters(ds)
     for w in ([0.0] * len(weights), weights):

@@ -21,9 +21,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from modelworks.tkg.examples import build_examples
     from modelworks.tkg.metrics import rank_of
-    from modelworks.tkg.model import predict_topk
+    from modelworks.tkg.model import model_examples, predict_topk
     from modelworks.tkg.recipe import load_run_model
 
     ap = argparse.ArgumentParser(description=__doc__)
@@ -43,7 +42,7 @@ def main() -> None:
 
     out: dict = {"run": args.run}
     for split in ("valid", "test"):
-        ex = build_examples(ds, split, cfg.model.history, cfg.model.augment, cfg.model.reverse != "none", table)
+        ex = model_examples(ds, split, cfg.model, table)
         ids, _ = predict_topk(model, ex, k=min(cfg.topk, ds.num_entities))
         hit = np.array([rank_of(row, y, f) == 1 for row, y, f in zip(ids.tolist(), ex.target.tolist(), ex.filters(ds))])
         c, valid = np.clip(ex.chains, 0, None), ex.chains >= 0

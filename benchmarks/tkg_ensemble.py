@@ -19,9 +19,8 @@ import time
 def main() -> None:
     import torch
 
-    from modelworks.tkg.examples import build_examples
     from modelworks.tkg.metrics import evaluate_rankings
-    from modelworks.tkg.model import predict_topk
+    from modelworks.tkg.model import model_examples, predict_topk
     from modelworks.tkg.recipe import load_run_model
     from modelworks.tkg.rule_prior import rule_features, scores_for_tuning, tune_weights
 
@@ -47,7 +46,7 @@ def main() -> None:
     k, mc = min(cfg.topk, ds.num_entities), cfg.model
 
     def examples(split):
-        return build_examples(ds, split, mc.history, mc.augment, mc.reverse != "none", table)
+        return model_examples(ds, split, mc, table)
 
     valid = examples("valid")
     vfeats = rule_features(ds, "valid", table, cfg.rule_prior.history)

@@ -39,8 +39,7 @@ def throughput(run_dir: Path, threads: int, repeats: int = 3) -> dict:
     import numpy as np
     import torch
 
-    from modelworks.tkg.examples import build_examples
-    from modelworks.tkg.model import predict_topk
+    from modelworks.tkg.model import model_examples, predict_topk
     from modelworks.tkg.recipe import load_run_model
     from modelworks.tkg.rule_prior import rule_features
 
@@ -48,7 +47,7 @@ def throughput(run_dir: Path, threads: int, repeats: int = 3) -> dict:
     cfg, ds, table, model = load_run_model(run_dir)
     weights = (json.loads((run_dir / "results.json").read_text()).get("rule_prior") or {}).get("weights") or []
     t0 = time.perf_counter()
-    ev = build_examples(ds, cfg.eval_split, cfg.model.history, cfg.model.augment, cfg.model.reverse != "none", table)
+    ev = model_examples(ds, cfg.eval_split, cfg.model, table)
     prior = None
     if any(w > 0 for w in weights):
         prior = (rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history), weights)

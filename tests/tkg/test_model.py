@@ -6,11 +6,13 @@ from modelworks.tkg.examples import build_examples
 from modelworks.tkg.history import FactTable
 from modelworks.tkg.model import (
     EventGenerator,
+    _batch,
     EventGeneratorConfig,
     TrainSettings,
     collate_events,
     entity_activity,
     event_loss,
+    model_examples,
     predict_topk,
     same_time_answers,
     train_event_generator,
@@ -141,6 +143,8 @@ def test_config_errors():
         EventGeneratorConfig(reverse="backwards")
     with pytest.raises(ConfigError, match="activity_window"):
         EventGeneratorConfig(activity_window=-1)
+    with pytest.raises(ConfigError, match="history_features"):
+        EventGeneratorConfig(history_features=-1)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainSettings(label_smoothing=1.0)
 
@@ -189,3 +193,35 @@ def test_name_features_without_an_encoder_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(_encoder, "default_encoder_path", missing)
     with pytest.raises(UserError, match="name_encoder"):
         entity_name_vectors(["A"])
+
+
+def test_history_features_add_weighted_rule_evidence_to_the_generator():
+    import torch
+
+    ds = rule_graph()
+    table = FactTable.from_dataset(ds)
+    cfg = EventGeneratorConfig(dim=16, layers=1, heads=2, history=4, history_features=100)
+    torch.manual_seed(0)
+    model = EventGenerator(cfg, ds.num_entities, ds.num_relations, table, ds.time_step).eval()
+    ex = model_examples(ds, "test", cfg, table)
+    assert ex.features is not None and len(ex.features) == len(ex)
+    batch = _batch(ex, np.arange(len(ex)))
+    with torch.no_grad():
+        base = model(*batch)  # the weights start at zero: no change yet
+        assert torch.allclose(base, model(*batch[:4], (batch[4][0][:0], batch[4][1][:0], batch[4][2][:0])))
+        model.feat_weight.bias.copy_(torch.tensor([5.0, 0.0, 0.0, 0.0]))  # trust pair frequency
+        moved = model(*batch)
+    assert torch.allclose(moved.exp().sum(1), torch.ones(len(ex)), atol=1e-4)
+    row, cand, values = batch[4]
+    q0 = cand[(row == 0) & (values[:, 0] > 0)]  # query 0's pair-history candidates gain, the others lose
+    top = cand[row == 0][values[row == 0, 0].argmax()]
+    assert moved[0].argmax() == top and moved[0, top] > base[0, top]
+    others = torch.ones(ds.num_entities, dtype=torch.bool)
+    others[q0] = False
+    assert torch.all(moved[0, others] < base[0, others])
+    with pytest.raises(ValueError, match="history_features"):
+        model(*batch[:4])
+    sub = ex.subset(np.array([1]))  # features follow a subset
+    assert sub.features.candidate.tolist() == cand[row == 1].tolist()
+    info = train_event_generator(model, model_examples(ds, "train", cfg, table), TrainSettings(epochs=2, batch_size=4))
+    assert info["steps"] >= 2 and model.feat_weight.weight.abs().sum() > 0

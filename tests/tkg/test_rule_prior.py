@@ -7,7 +7,7 @@ from modelworks.errors import ConfigError
 from modelworks.tkg.examples import build_examples
 from modelworks.tkg.history import FactTable
 from modelworks.tkg.model import EventGenerator, EventGeneratorConfig, predict_topk
-from modelworks.tkg.rule_prior import RulePriorConfig, prior_bonus, rule_features, tune_weights
+from modelworks.tkg.rule_prior import RuleFeatures, RulePriorConfig, prior_bonus, rule_features, tune_weights
 
 from ._graphs import rule_graph
 
@@ -95,3 +95,13 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="history"):
         RulePriorConfig(history=0)
     assert not RulePriorConfig().enabled and RulePriorConfig(weights=[0, 0, 0.5, 0]).enabled
+
+
+def test_take_and_concat_keep_each_querys_rows():
+    f = rule_features(rule_graph(), "test", length=100)
+    both = RuleFeatures.concat([f, f.take(np.array([1, 0]))])
+    assert len(both) == 4
+    for i, j in enumerate([0, 1, 1, 0]):
+        a, b = slice(both.offsets[i], both.offsets[i + 1]), slice(f.offsets[j], f.offsets[j + 1])
+        assert both.candidate[a].tolist() == f.candidate[b].tolist()
+        assert np.array_equal(both.values[a], f.values[b])

@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from modelworks.tkg.datasets import TKGDataset
 from modelworks.tkg.history import FactTable, chain, relation_prime, walk
 from modelworks.tkg.metrics import Query, time_aware_filters
+
+if TYPE_CHECKING:
+    from modelworks.tkg.rule_prior import RuleFeatures
 
 __all__ = ["Examples", "build_examples"]
 
@@ -25,13 +29,15 @@ class Examples:
     target: np.ndarray
     chains: np.ndarray  # (N, L) fact ids into the FactTable, -1 = padding
     queries: list[Query]
+    features: RuleFeatures | None = None  # per-query history candidates, for a model with history_features
 
     def __len__(self) -> int:
         return len(self.target)
 
     def subset(self, idx: np.ndarray) -> Examples:
         return Examples(self.entity[idx], self.relation[idx], self.time[idx], self.target[idx], self.chains[idx],
-                        [self.queries[i] for i in idx.tolist()])
+                        [self.queries[i] for i in idx.tolist()],
+                        None if self.features is None else self.features.take(idx))
 
     def filters(self, ds: TKGDataset) -> list[frozenset[int]]:
         return time_aware_filters(self.queries, ds.all_facts())

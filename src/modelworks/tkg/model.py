@@ -32,7 +32,7 @@ from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
 
 __all__ = ["EventGeneratorConfig", "EventGenerator", "TrainSettings", "train_event_generator", "predict_topk",
-           "event_loss", "collate_events", "same_time_answers", "entity_name_vectors", "NUM_TIME_BUCKETS"]
+           "event_loss", "collate_events", "model_examples", "same_time_answers", "entity_name_vectors", "NUM_TIME_BUCKETS"]
 
 NUM_TIME_BUCKETS = 64
 
@@ -50,10 +50,13 @@ class EventGeneratorConfig:
     activity_window: int = 0  # > 0: add each entity's event count over the last W time steps (all facts) to the logits
     name_features: bool = False  # add a learned projection of each entity name's frozen sentence embedding
     name_encoder: str | None = None  # local sentence-encoder folder for the names (None = the MiniLM default)
+    history_features: int = 0  # > 0: the rule features of each candidate over the last N pair / entity facts,
+    #                            weighted by the query and added to the generation logits (0 = off)
 
     def __post_init__(self) -> None:
-        if self.activity_window < 0:
-            raise ConfigError(f"key 'activity_window' must be >= 0, got {self.activity_window}")
+        for key in ("activity_window", "history_features"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
         for key in ("dim", "layers", "heads", "history"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
@@ -175,6 +178,12 @@ def _torch_module():
                 self.register_buffer("act_times", torch.as_tensor(times), persistent=False)
                 self.register_buffer("activity", torch.as_tensor(act), persistent=False)
                 self.act_weight = nn.Linear(d, 1)
+            if cfg.history_features > 0:
+                from modelworks.tkg.rule_prior import FEATURES
+
+                self.feat_weight = nn.Linear(d, len(FEATURES))
+                nn.init.zeros_(self.feat_weight.weight)
+                nn.init.zeros_(self.feat_weight.bias)
 
         def _rel_ids(self, rel):
             if self.cfg.reverse == "text-aware":
@@ -195,8 +204,9 @@ def _torch_module():
                 self._matrix_key = key
             return self._matrix
 
-        def forward(self, q_ent, q_rel, q_time, chains):
-            """Log-probabilities over all entities, shape (B, num_entities)."""
+        def forward(self, q_ent, q_rel, q_time, chains, feats=None):
+            """Log-probabilities over all entities, shape (B, num_entities). ``feats``: the batch's history
+            candidates ``(row, candidate, values)`` (:meth:`RuleFeatures.rows`), needed by ``history_features``."""
             E = self.entity_matrix()
             valid = chains >= 0
             ids = chains.clamp(min=0)
@@ -222,6 +232,12 @@ def _torch_module():
             if self.cfg.activity_window > 0:  # who is active right now, graph-wide (before the query time)
                 k = torch.searchsorted(self.act_times, q_time)
                 gen_logits = gen_logits + self.act_weight(hq) * self.activity[k]
+            if self.cfg.history_features > 0:  # evidence for candidates anywhere in the longer history
+                if feats is None:
+                    raise ValueError("model.history_features needs each query's history features (Examples.features)")
+                row, cand, values = feats
+                bonus = (values * self.feat_weight(hq)[row]).sum(-1)
+                gen_logits = gen_logits.index_put((row, cand), bonus, accumulate=True)
             ptr = torch.einsum("bd,bld->bl", self.ptr_q(hq), self.ptr_k(hf)) / math.sqrt(hq.shape[-1])
             ptr = ptr.masked_fill(~valid, float("-inf"))
             has_any = valid.any(dim=1, keepdim=True)
@@ -242,11 +258,32 @@ def EventGenerator(cfg: EventGeneratorConfig, num_entities: int, num_relations: 
     return _torch_module()(cfg, num_entities, num_relations, table, time_step, names)
 
 
+def model_examples(ds, split: str, cfg: EventGeneratorConfig, table: FactTable | None = None,
+                   directions: str = "both") -> Examples:
+    """The queries of ``split`` as the model ``cfg`` reads them: chains of ``cfg.history`` facts built as the config
+    says, plus the history features when ``cfg.history_features`` is on."""
+    from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.rule_prior import rule_features
+
+    ex = build_examples(ds, split, cfg.history, cfg.augment, cfg.reverse != "none", table, directions)
+    if cfg.history_features > 0:
+        ex.features = rule_features(ds, split, table, cfg.history_features, directions)
+    return ex
+
+
+def _feature_tensors(ex: Examples, idx: np.ndarray):
+    import torch
+
+    if ex.features is None:
+        return None
+    return tuple(torch.as_tensor(a) for a in ex.features.rows(np.asarray(idx)))
+
+
 def _batch(ex: Examples, idx: np.ndarray):
     import torch
 
     return (torch.as_tensor(ex.entity[idx]), torch.as_tensor(ex.relation[idx]), torch.as_tensor(ex.time[idx]),
-            torch.as_tensor(ex.chains[idx]))
+            torch.as_tensor(ex.chains[idx]), _feature_tensors(ex, idx))
 
 
 def same_time_answers(ex: Examples) -> np.ndarray:
@@ -269,11 +306,13 @@ def collate_events(ex: Examples, idx: list[int], others: np.ndarray | None = Non
 
     :func:`modelworks.train.fit` trains on the query indices themselves, with this (bound to ``ex``) as
     its ``collate_fn``, so no per-query record is ever built."""
-    entity, relation, time_, chains = _batch(ex, np.asarray(idx))
+    entity, relation, time_, chains, feats = _batch(ex, np.asarray(idx))
     import torch
 
     batch = {"entity": entity, "relation": relation, "time": time_, "chains": chains,
              "target": torch.as_tensor(ex.target[np.asarray(idx)])}
+    if feats is not None:
+        batch.update(zip(("feat_row", "feat_candidate", "feat_values"), feats))
     if others is not None:
         batch["others"] = torch.as_tensor(others[np.asarray(idx)])
     return batch
@@ -287,7 +326,8 @@ def event_loss(model, batch: dict, label_smoothing: float = 0.0):
     time-aware filtered metric ranks it."""
     import torch
 
-    logp = model(batch["entity"], batch["relation"], batch["time"], batch["chains"])
+    feats = (batch["feat_row"], batch["feat_candidate"], batch["feat_values"]) if "feat_row" in batch else None
+    logp = model(batch["entity"], batch["relation"], batch["time"], batch["chains"], feats)
     loss = torch.nn.functional.nll_loss(logp, batch["target"])
     if "others" in batch:
         others = batch["others"]

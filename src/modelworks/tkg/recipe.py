@@ -109,23 +109,25 @@ def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):
 
 
 def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
-    from modelworks.tkg.examples import Examples, build_examples
+    from modelworks.tkg.examples import Examples
+    from modelworks.tkg.model import model_examples
+    from modelworks.tkg.rule_prior import RuleFeatures
 
     directions = "forward" if mcfg.reverse == "none" else "both"
-    parts = [build_examples(ds, s, mcfg.history, mcfg.augment, mcfg.reverse != "none", table, directions)
-             for s in splits]
+    parts = [model_examples(ds, s, mcfg, table, directions) for s in splits]
     return Examples(*(np.concatenate([getattr(p, f) for p in parts])
                       for f in ("entity", "relation", "time", "target", "chains")),
-                    [q for p in parts for q in p.queries])
+                    [q for p in parts for q in p.queries],
+                    RuleFeatures.concat([p.features for p in parts]) if mcfg.history_features else None)
 
 
 def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig) -> dict:
     """Grid-search the rule prior's weights for time-aware filtered H@1 on the (held-out) valid split."""
-    from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.model import model_examples
     from modelworks.tkg.rule_prior import rule_features, scores_for_tuning, tune_weights
 
     t0 = time.perf_counter()
-    ex = build_examples(ds, "valid", mcfg.history, mcfg.augment, mcfg.reverse != "none", table)
+    ex = model_examples(ds, "valid", mcfg, table)
     feats = rule_features(ds, "valid", table, cfg.rule_prior.history)
     ids, logp, hist = scores_for_tuning(model, ex, feats, k=min(cfg.topk, ds.num_entities))
     weights, h1, trials = tune_weights(ids, logp, feats, hist, ex.target, ex.filters(ds), tuple(cfg.rule_prior.grid))
@@ -142,9 +144,8 @@ def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, sett
     configured weights."""
     import torch
 
-    from modelworks.tkg.examples import build_examples
     from modelworks.tkg.metrics import evaluate_rankings
-    from modelworks.tkg.model import EventGenerator, predict_topk, train_event_generator
+    from modelworks.tkg.model import EventGenerator, model_examples, predict_topk, train_event_generator
     from modelworks.tkg.rule_prior import rule_features
 
     torch.manual_seed(settings.seed)
@@ -161,7 +162,7 @@ def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, sett
         prior = {"weights": list(cfg.rule_prior.weights), "tuned_on": None}
     k = min(cfg.topk, ds.num_entities)
     t1 = time.perf_counter()
-    ev = build_examples(ds, cfg.eval_split, mcfg.history, mcfg.augment, mcfg.reverse != "none", table)
+    ev = model_examples(ds, cfg.eval_split, mcfg, table)
     t2 = time.perf_counter()
     ids, scores = predict_topk(model, ev, k=k)
     t3 = time.perf_counter()

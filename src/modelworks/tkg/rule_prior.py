@@ -75,6 +75,23 @@ class RuleFeatures:
         pos = pos.astype(np.int64)
         return row, self.candidate[pos], self.values[pos]
 
+    def take(self, idx: np.ndarray) -> RuleFeatures:
+        """The features of the queries ``idx``, in that order."""
+        idx = np.asarray(idx, np.int64)
+        _, cand, values = self.rows(idx)
+        return RuleFeatures(np.concatenate([[0], np.cumsum(np.diff(self.offsets)[idx])]).astype(np.int64), cand,
+                            values)
+
+    @classmethod
+    def concat(cls, parts: list[RuleFeatures]) -> RuleFeatures:
+        """One table for the queries of ``parts`` one after the other."""
+        offsets, start = [np.zeros(1, np.int64)], 0
+        for p in parts:
+            offsets.append(p.offsets[1:] + start)
+            start += int(p.offsets[-1])
+        return cls(np.concatenate(offsets), np.concatenate([p.candidate for p in parts]),
+                   np.concatenate([p.values for p in parts]))
+
 
 def _scope_features(tails: np.ndarray, times: np.ndarray, t: int, step: int) -> tuple[np.ndarray, np.ndarray,
                                                                                          np.ndarray]:
