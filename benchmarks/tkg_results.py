@@ -109,6 +109,7 @@ def _final_lines(run: dict) -> list[str]:
     m, alone, prior = res["model"], res.get("model_without_prior"), res.get("rule_prior") or {}
     cpu = info.get("cpu_seconds")
     names = ", entity-name features" if mc.get("name_features") else ""
+    names += f", history features (last {mc['history_features']} facts)" if mc.get("history_features") else ""
     lines = [f"### Final: event generator (dim {mc['dim']}, {mc['layers']} layers, L = {mc['history']}{names}) + rule prior, "
              "ICEWS14 test", "",
              f"Command: `{run['command']}` (run folder {run['dir']}).", "",
@@ -194,7 +195,8 @@ def _older_line(run: dict) -> str:
              f"weight decay {t['weight_decay']}" if t.get("weight_decay") else "",
              f"dropout {m['dropout']}" if m.get("dropout", 0.1) != 0.1 else "",
              "time-aware filtered loss" if t.get("filtered_loss") else "",
-             "entity-name features" if m.get("name_features") else ""]
+             "entity-name features" if m.get("name_features") else "",
+             f"history features (last {m['history_features']} facts)" if m.get("history_features") else ""]
     split = res.get("eval_split", "test")
     return (f"- {run['dir']}: dim {m['dim']}, L = {m['history']}, {', '.join(e for e in extra if e)}, trained on "
             f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "

@@ -6,9 +6,9 @@ from modelworks.tkg.examples import build_examples
 from modelworks.tkg.history import FactTable
 from modelworks.tkg.model import (
     EventGenerator,
-    _batch,
     EventGeneratorConfig,
     TrainSettings,
+    _batch,
     collate_events,
     entity_activity,
     event_loss,

@@ -109,3 +109,26 @@ def test_name_features_run_ablate_and_reload(tmp_path, monkeypatch):
     with torch.no_grad():
         logp = model(*[torch.as_tensor(a[:5]) for a in (ex.entity, ex.relation, ex.time, ex.chains)])
     assert logp.argmax(1).tolist() == [r["top10"][0] for r in rows[:5]]
+
+
+def test_history_features_run_ablate_and_reload(tmp_path):
+    import torch
+
+    from modelworks.tkg.model import _batch, model_examples
+    from modelworks.tkg.recipe import load_run_model
+
+    cfg = load_config(TKGRunConfig, Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml",
+                      ["train.epochs=1", "model.history_features=50", "rules=[]",
+                       "ablations=[{name: no history features, history_features: 0}]",
+                       "ablation_train={epochs: 1, batch_size: 128, max_examples_per_epoch: 256}"])
+    run_dir = run_recipe(cfg, out=tmp_path / "run")
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["ablations"][1]["changes"] == {"history_features": 0}
+    assert "history features over the last 50 facts" in (run_dir / "report.md").read_text()
+    _, ds, table, model = load_run_model(run_dir)
+    assert "feat_weight.weight" in model.state_dict()
+    ex = model_examples(ds, "test", model.cfg, table)
+    rows = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    with torch.no_grad():
+        logp = model(*_batch(ex, np.arange(5)))
+    assert logp.argmax(1).tolist() == [r["top10"][0] for r in rows[:5]]

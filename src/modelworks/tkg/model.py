@@ -17,6 +17,12 @@ but writes the fact in its original orientation (head and tail slots swapped, pl
 ``name_features`` gives every entity (in the chain, the query and the output layer) its learned embedding plus
 a learned projection of a frozen sentence embedding of its name (MiniLM by default), the small-model
 counterpart of the LLM reading entity names in CoH's prompts.
+
+``history_features = N`` reaches past the chain: every entity seen as an answer among the query entity's last ``N``
+(s, r') and (s, any relation) facts gets the four rule features of :mod:`modelworks.tkg.rule_prior` (log counts and
+recencies), and ``w(h_q) . f(o)``, with weights read from the query state, is added to its generation logit. A
+candidate that fell out of the L-fact chain keeps its evidence, and the model learns per query how much to trust
+repetition (the rule prior does the same with one global weight vector).
 """
 
 from __future__ import annotations

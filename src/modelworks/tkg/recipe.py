@@ -47,6 +47,7 @@ class Ablation:
     reverse: str | None = None
     history: int | None = None
     name_features: bool | None = None
+    history_features: int | None = None
 
 
 @dataclass
@@ -86,7 +87,8 @@ class TKGRunConfig:
 
 
 def _changes(a: Ablation) -> dict:
-    pairs = (("augment", a.augment), ("reverse", a.reverse), ("history", a.history), ("name_features", a.name_features))
+    pairs = (("augment", a.augment), ("reverse", a.reverse), ("history", a.history), ("name_features", a.name_features),
+             ("history_features", a.history_features))
     return {k: v for k, v in pairs if v is not None}
 
 
@@ -264,7 +266,8 @@ def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
         f"({results['model']['queries']} queries), single-step (ground truth of earlier timestamps is history).\n",
         f"Our event generator: {cfg.model.layers} layers, dim {cfg.model.dim}, history L={cfg.model.history}, "
         f"augmentation={'on' if cfg.model.augment else 'off'}, reverse knowledge={cfg.model.reverse}"
-        f"{', entity-name features' if cfg.model.name_features else ''}; "
+        f"{', entity-name features' if cfg.model.name_features else ''}"
+        f"{f', history features over the last {cfg.model.history_features} facts' if cfg.model.history_features else ''}; "
         f"{info['parameters']:,} parameters, trained from scratch for {info['steps']} steps of batch "
         f"{cfg.train.batch_size} (sampled from {info['train_examples']:,} training queries of "
         f"{'+'.join(cfg.train_splits)}, {info['seconds'] / 60:.1f} min through `modelworks.train.fit`"
