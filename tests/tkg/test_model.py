@@ -145,6 +145,8 @@ def test_config_errors():
         EventGeneratorConfig(activity_window=-1)
     with pytest.raises(ConfigError, match="history_features"):
         EventGeneratorConfig(history_features=-1)
+    with pytest.raises(ConfigError, match="graph_window"):
+        EventGeneratorConfig(graph_window=-1)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainSettings(label_smoothing=1.0)
 
@@ -225,3 +227,19 @@ def test_history_features_add_weighted_rule_evidence_to_the_generator():
     assert sub.features.candidate.tolist() == cand[row == 1].tolist()
     info = train_event_generator(model, model_examples(ds, "train", cfg, table), TrainSettings(epochs=2, batch_size=4))
     assert info["steps"] >= 2 and model.feat_weight.weight.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("history_features", "graph_window", "columns"), [(100, 2, 6), (0, 2, 2)])
+def test_graph_window_adds_snapshot_columns(history_features, graph_window, columns):
+    import torch
+
+    ds = rule_graph()
+    table = FactTable.from_dataset(ds)
+    cfg = EventGeneratorConfig(dim=16, layers=1, heads=2, history=4, history_features=history_features,
+                               graph_window=graph_window)
+    model = EventGenerator(cfg, ds.num_entities, ds.num_relations, table, ds.time_step).eval()
+    ex = model_examples(ds, "test", cfg, table)
+    assert ex.features.values.shape[1] == columns == model.feat_weight.out_features
+    with torch.no_grad():
+        logp = model(*_batch(ex, np.arange(len(ex))))
+    assert torch.allclose(logp.exp().sum(1), torch.ones(len(ex)), atol=1e-4)

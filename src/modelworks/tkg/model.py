@@ -58,9 +58,10 @@ class EventGeneratorConfig:
     name_encoder: str | None = None  # local sentence-encoder folder for the names (None = the MiniLM default)
     history_features: int = 0  # > 0: the rule features of each candidate over the last N pair / entity facts,
     #                            weighted by the query and added to the generation logits (0 = off)
+    graph_window: int = 0  # > 0: also 1-hop / 2-hop counts in the snapshot of the last W time steps (graph_features)
 
     def __post_init__(self) -> None:
-        for key in ("activity_window", "history_features"):
+        for key in ("activity_window", "history_features", "graph_window"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
         for key in ("dim", "layers", "heads", "history"):
@@ -184,10 +185,8 @@ def _torch_module():
                 self.register_buffer("act_times", torch.as_tensor(times), persistent=False)
                 self.register_buffer("activity", torch.as_tensor(act), persistent=False)
                 self.act_weight = nn.Linear(d, 1)
-            if cfg.history_features > 0:
-                from modelworks.tkg.rule_prior import FEATURES
-
-                self.feat_weight = nn.Linear(d, len(FEATURES))
+            if cfg.history_features > 0 or cfg.graph_window > 0:
+                self.feat_weight = nn.Linear(d, candidate_feature_count(cfg))
                 nn.init.zeros_(self.feat_weight.weight)
                 nn.init.zeros_(self.feat_weight.bias)
 
@@ -238,9 +237,10 @@ def _torch_module():
             if self.cfg.activity_window > 0:  # who is active right now, graph-wide (before the query time)
                 k = torch.searchsorted(self.act_times, q_time)
                 gen_logits = gen_logits + self.act_weight(hq) * self.activity[k]
-            if self.cfg.history_features > 0:  # evidence for candidates anywhere in the longer history
+            if self.cfg.history_features > 0 or self.cfg.graph_window > 0:  # evidence beyond the chain
                 if feats is None:
-                    raise ValueError("model.history_features needs each query's history features (Examples.features)")
+                    raise ValueError("model.history_features / graph_window need each query's candidate features "
+                                     "(Examples.features, built by model_examples)")
                 row, cand, values = feats
                 bonus = (values * self.feat_weight(hq)[row]).sum(-1)
                 gen_logits = gen_logits.index_put((row, cand), bonus, accumulate=True)
@@ -264,16 +264,30 @@ def EventGenerator(cfg: EventGeneratorConfig, num_entities: int, num_relations: 
     return _torch_module()(cfg, num_entities, num_relations, table, time_step, names)
 
 
+def candidate_feature_count(cfg: EventGeneratorConfig) -> int:
+    """Columns of the candidate features the model ``cfg`` reads (history features first, then graph features)."""
+    from modelworks.tkg.graph_features import GRAPH_FEATURES
+    from modelworks.tkg.rule_prior import FEATURES
+
+    return len(FEATURES) * (cfg.history_features > 0) + len(GRAPH_FEATURES) * (cfg.graph_window > 0)
+
+
 def model_examples(ds, split: str, cfg: EventGeneratorConfig, table: FactTable | None = None,
                    directions: str = "both") -> Examples:
     """The queries of ``split`` as the model ``cfg`` reads them: chains of ``cfg.history`` facts built as the config
-    says, plus the history features when ``cfg.history_features`` is on."""
+    says, plus the candidate features of ``cfg.history_features`` and ``cfg.graph_window`` when they are on."""
     from modelworks.tkg.examples import build_examples
+    from modelworks.tkg.graph_features import graph_features
     from modelworks.tkg.rule_prior import rule_features
 
     ex = build_examples(ds, split, cfg.history, cfg.augment, cfg.reverse != "none", table, directions)
+    parts = []
     if cfg.history_features > 0:
-        ex.features = rule_features(ds, split, table, cfg.history_features, directions)
+        parts.append(rule_features(ds, split, table, cfg.history_features, directions))
+    if cfg.graph_window > 0:
+        parts.append(graph_features(ds, split, table, cfg.graph_window, directions=directions))
+    if parts:
+        ex.features = parts[0] if len(parts) == 1 else parts[0].join(parts[1])
     return ex
 
 

@@ -120,7 +120,7 @@ def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
     return Examples(*(np.concatenate([getattr(p, f) for p in parts])
                       for f in ("entity", "relation", "time", "target", "chains")),
                     [q for p in parts for q in p.queries],
-                    RuleFeatures.concat([p.features for p in parts]) if mcfg.history_features else None)
+                    RuleFeatures.concat([p.features for p in parts]) if parts[0].features is not None else None)
 
 
 def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig) -> dict:

@@ -82,6 +82,23 @@ class RuleFeatures:
         return RuleFeatures(np.concatenate([[0], np.cumsum(np.diff(self.offsets)[idx])]).astype(np.int64), cand,
                             values)
 
+    def join(self, other: RuleFeatures) -> RuleFeatures:
+        """Both tables' candidates per query (the union, in candidate order) with their columns side by side: a
+        candidate missing from one table has zeros in that table's columns."""
+        if len(self) != len(other):
+            raise ValueError(f"cannot join features of {len(self)} and {len(other)} queries")
+        q = np.concatenate([np.repeat(np.arange(len(self)), np.diff(self.offsets)),
+                            np.repeat(np.arange(len(other)), np.diff(other.offsets))])
+        cand = np.concatenate([self.candidate, other.candidate])
+        m = int(cand.max(initial=0)) + 1
+        keys, where = np.unique(q * m + cand, return_inverse=True)
+        width = self.values.shape[1]
+        values = np.zeros((len(keys), width + other.values.shape[1]), np.float32)
+        values[where[: len(self.candidate)], :width] = self.values
+        values[where[len(self.candidate):], width:] = other.values
+        offsets = np.searchsorted(keys // m, np.arange(len(self) + 1)).astype(np.int64)
+        return RuleFeatures(offsets, (keys % m).astype(np.int64), values)
+
     @classmethod
     def concat(cls, parts: list[RuleFeatures]) -> RuleFeatures:
         """One table for the queries of ``parts`` one after the other."""
