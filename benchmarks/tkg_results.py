@@ -196,7 +196,8 @@ def _older_line(run: dict) -> str:
              f"dropout {m['dropout']}" if m.get("dropout", 0.1) != 0.1 else "",
              "time-aware filtered loss" if t.get("filtered_loss") else "",
              "entity-name features" if m.get("name_features") else "",
-             f"history features (last {m['history_features']} facts)" if m.get("history_features") else ""]
+             f"history features (last {m['history_features']} facts)" if m.get("history_features") else "",
+             f"graph features (last {m['graph_window']} steps)" if m.get("graph_window") else ""]
     split = res.get("eval_split", "test")
     return (f"- {run['dir']}: dim {m['dim']}, L = {m['history']}, {', '.join(e for e in extra if e)}, trained on "
             f"{'+'.join(c['train_splits'])} for {info['steps']} steps ({info['seconds'] / 60:.1f} min wall, {engine}), "
