@@ -29,7 +29,7 @@ class Examples:
     target: np.ndarray
     chains: np.ndarray  # (N, L) fact ids into the FactTable, -1 = padding
     queries: list[Query]
-    features: RuleFeatures | None = None  # per-query history candidates, for a model with history_features
+    features: RuleFeatures | None = None  # per-query candidate features (model.history_features / graph_window)
 
     def __len__(self) -> int:
         return len(self.target)

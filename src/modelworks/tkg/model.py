@@ -22,7 +22,9 @@ counterpart of the LLM reading entity names in CoH's prompts.
 (s, r') and (s, any relation) facts gets the four rule features of :mod:`modelworks.tkg.rule_prior` (log counts and
 recencies), and ``w(h_q) . f(o)``, with weights read from the query state, is added to its generation logit. A
 candidate that fell out of the L-fact chain keeps its evidence, and the model learns per query how much to trust
-repetition (the rule prior does the same with one global weight vector).
+repetition (the rule prior does the same with one global weight vector). ``graph_window = W`` adds the 1-hop and
+2-hop neighbourhood of the query entity in the last ``W`` time steps (:mod:`modelworks.tkg.graph_features`) as two
+more columns, on the same weighted path.
 """
 
 from __future__ import annotations
@@ -210,8 +212,8 @@ def _torch_module():
             return self._matrix
 
         def forward(self, q_ent, q_rel, q_time, chains, feats=None):
-            """Log-probabilities over all entities, shape (B, num_entities). ``feats``: the batch's history
-            candidates ``(row, candidate, values)`` (:meth:`RuleFeatures.rows`), needed by ``history_features``."""
+            """Log-probabilities over all entities, shape (B, num_entities). ``feats``: the batch's candidate features
+            ``(row, candidate, values)`` (:meth:`RuleFeatures.rows`), needed by ``history_features`` / ``graph_window``."""
             E = self.entity_matrix()
             valid = chains >= 0
             ids = chains.clamp(min=0)
