@@ -87,46 +87,28 @@ def test_rule_prior_tuning_needs_valid_held_out():
         load_config(TKGRunConfig, CONFIGS[0], ["train_splits=[train, valid]", "rule_prior={tune: true}"])
 
 
-def test_name_features_run_ablate_and_reload(tmp_path, monkeypatch):
-    import torch
-
-    from modelworks.tkg.examples import build_examples
-    from modelworks.tkg.recipe import load_run_model
-
-    monkeypatch.setenv("MODELWORKS_CACHE", str(tmp_path / "cache"))
-    cfg = load_config(TKGRunConfig, Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml",
-                      ["train.epochs=1", "model.name_features=true", "rules=[pair-recency]",
-                       "ablations=[{name: no names, name_features: false}]",
-                       "ablation_train={epochs: 1, batch_size: 128, max_examples_per_epoch: 256}"])
-    run_dir = run_recipe(cfg, out=tmp_path / "run")
-    res = json.loads((run_dir / "results.json").read_text())
-    assert res["ablations"][1]["changes"] == {"name_features": False}
-    assert "entity-name features" in (run_dir / "report.md").read_text()
-    _, ds, table, model = load_run_model(run_dir)  # the name vectors are recomputed, the projection is loaded
-    assert model.cfg.name_features and "name_proj.weight" in model.state_dict()
-    ex = build_examples(ds, "test", cfg.model.history, table=table)
-    rows = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
-    with torch.no_grad():
-        logp = model(*[torch.as_tensor(a[:5]) for a in (ex.entity, ex.relation, ex.time, ex.chains)])
-    assert logp.argmax(1).tolist() == [r["top10"][0] for r in rows[:5]]
-
-
-def test_history_features_run_ablate_and_reload(tmp_path):
+@pytest.mark.parametrize(("override", "ablation", "changes", "report", "weight"), [
+    ("model.name_features=true", "{name: no names, name_features: false}", {"name_features": False},
+     "entity-name features", "name_proj.weight"),  # the name vectors are recomputed on reload, the projection loaded
+    ("model.history_features=50", "{name: no history features, history_features: 0}", {"history_features": 0},
+     "history features over the last 50 facts", "feat_weight.weight"),
+])
+def test_optional_features_run_ablate_and_reload(tmp_path, monkeypatch, override, ablation, changes, report, weight):
     import torch
 
     from modelworks.tkg.model import _batch, model_examples
     from modelworks.tkg.recipe import load_run_model
 
+    monkeypatch.setenv("MODELWORKS_CACHE", str(tmp_path / "cache"))
     cfg = load_config(TKGRunConfig, Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml",
-                      ["train.epochs=1", "model.history_features=50", "rules=[]",
-                       "ablations=[{name: no history features, history_features: 0}]",
+                      ["train.epochs=1", override, "rules=[pair-recency]", f"ablations=[{ablation}]",
                        "ablation_train={epochs: 1, batch_size: 128, max_examples_per_epoch: 256}"])
     run_dir = run_recipe(cfg, out=tmp_path / "run")
     res = json.loads((run_dir / "results.json").read_text())
-    assert res["ablations"][1]["changes"] == {"history_features": 0}
-    assert "history features over the last 50 facts" in (run_dir / "report.md").read_text()
+    assert res["ablations"][1]["changes"] == changes
+    assert report in (run_dir / "report.md").read_text()
     _, ds, table, model = load_run_model(run_dir)
-    assert "feat_weight.weight" in model.state_dict()
+    assert weight in model.state_dict()
     ex = model_examples(ds, "test", model.cfg, table)
     rows = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
     with torch.no_grad():
