@@ -171,6 +171,14 @@ def _fact_overlap(run_dir: Path, res: dict) -> str | None:
             f"{mean(share_wrong):.0%} occur in them.")
 
 
+def _models_from(run_dir: Path) -> Path | None:
+    """The compare run whose target model ``run_dir`` loaded (``model.target=<run>/target_model``), if any."""
+    import yaml
+
+    target = (yaml.safe_load((run_dir / "config.yaml").read_text()).get("model") or {}).get("target")
+    return Path(target).resolve().parent if target else None
+
+
 def _run_section(run_dir: Path, res: dict, extras: list[Path]) -> list[str]:
     import yaml
 
@@ -229,7 +237,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, action="append", default=[], help="finished compare run folder(s) to report")
     ap.add_argument("--extra", type=Path, action="append", default=[],
-                    help="more finished compare runs of the first --run's models (e.g. other unlearning lr)")
+                    help="more finished compare runs that reuse one --run's models (e.g. other unlearning lr); each is "
+                         "listed under the --run whose target model it loaded")
     ap.add_argument("--ablation", type=Path, action="append", default=[],
                     help="MEOW-only runs of the first --run's models (selection direction, longer schedules)")
     ap.add_argument("--note", action="append", default=[], help="a line of context for the section")
@@ -289,7 +298,7 @@ def main() -> None:
         "",
     ]
     for i, (run_dir, res) in enumerate(runs):
-        md += _run_section(run_dir, res, args.extra if i == 0 else [])
+        md += _run_section(run_dir, res, [e for e in args.extra if _models_from(e) == run_dir.resolve()])
         if i == 0 and args.ablation:
             md += _ablation_section(args.ablation, res)
     md += [f"- {line}" for line in args.note] + ([""] if args.note else [])
