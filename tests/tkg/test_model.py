@@ -215,7 +215,7 @@ def test_history_features_add_weighted_rule_evidence_to_the_generator():
         moved = model(*batch)
     assert torch.allclose(moved.exp().sum(1), torch.ones(len(ex)), atol=1e-4)
     row, cand, values = batch[4]
-    q0 = cand[(row == 0) & (values[:, 0] > 0)]  # query 0's pair-history candidates gain, the others lose
+    q0 = cand[(row == 0) & (values[:, 0] > 0)]  # query 0: its most frequent pair answer wins, non-candidates lose
     top = cand[row == 0][values[row == 0, 0].argmax()]
     assert moved[0].argmax() == top and moved[0, top] > base[0, top]
     others = torch.ones(ds.num_entities, dtype=torch.bool)
