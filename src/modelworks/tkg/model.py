@@ -76,6 +76,11 @@ class EventGeneratorConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"key 'dropout' must be in [0, 1), got {self.dropout}")
 
+    @property
+    def candidate_features(self) -> bool:
+        """Whether the model reads per-query candidate features (history and/or graph features)."""
+        return self.history_features > 0 or self.graph_window > 0
+
 
 @dataclass
 class TrainSettings:
@@ -187,7 +192,7 @@ def _torch_module():
                 self.register_buffer("act_times", torch.as_tensor(times), persistent=False)
                 self.register_buffer("activity", torch.as_tensor(act), persistent=False)
                 self.act_weight = nn.Linear(d, 1)
-            if cfg.history_features > 0 or cfg.graph_window > 0:
+            if cfg.candidate_features:
                 self.feat_weight = nn.Linear(d, candidate_feature_count(cfg))
                 nn.init.zeros_(self.feat_weight.weight)
                 nn.init.zeros_(self.feat_weight.bias)
@@ -239,7 +244,7 @@ def _torch_module():
             if self.cfg.activity_window > 0:  # who is active right now, graph-wide (before the query time)
                 k = torch.searchsorted(self.act_times, q_time)
                 gen_logits = gen_logits + self.act_weight(hq) * self.activity[k]
-            if self.cfg.history_features > 0 or self.cfg.graph_window > 0:  # evidence beyond the chain
+            if self.cfg.candidate_features:  # evidence beyond the chain
                 if feats is None:
                     raise ValueError("model.history_features / graph_window need each query's candidate features "
                                      "(Examples.features, built by model_examples)")
