@@ -39,6 +39,16 @@ class Examples:
                         [self.queries[i] for i in idx.tolist()],
                         None if self.features is None else self.features.take(idx))
 
+    @classmethod
+    def concat(cls, parts: list[Examples]) -> Examples:
+        """The queries of ``parts`` one after the other (features too, when the parts have them)."""
+        from modelworks.tkg.rule_prior import RuleFeatures
+
+        arrays = (np.concatenate([getattr(p, f) for p in parts]) for f in ("entity", "relation", "time", "target",
+                                                                           "chains"))
+        features = RuleFeatures.concat([p.features for p in parts]) if parts[0].features is not None else None
+        return cls(*arrays, [q for p in parts for q in p.queries], features)
+
     def filters(self, ds: TKGDataset) -> list[frozenset[int]]:
         return time_aware_filters(self.queries, ds.all_facts())
 

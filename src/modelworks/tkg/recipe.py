@@ -113,14 +113,9 @@ def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):
 def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
     from modelworks.tkg.examples import Examples
     from modelworks.tkg.model import model_examples
-    from modelworks.tkg.rule_prior import RuleFeatures
 
     directions = "forward" if mcfg.reverse == "none" else "both"
-    parts = [model_examples(ds, s, mcfg, table, directions) for s in splits]
-    return Examples(*(np.concatenate([getattr(p, f) for p in parts])
-                      for f in ("entity", "relation", "time", "target", "chains")),
-                    [q for p in parts for q in p.queries],
-                    RuleFeatures.concat([p.features for p in parts]) if parts[0].features is not None else None)
+    return Examples.concat([model_examples(ds, s, mcfg, table, directions) for s in splits])
 
 
 def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig) -> dict:
