@@ -6,21 +6,21 @@ For the valid and test splits (model alone, time-aware filtered H@1): the share 
 among the chain's (s, r) facts (H_s), elsewhere in the chain (H_e / H_r), or not in the chain, and H@1 in each
 group. For test queries whose answer is not in the chain it also counts how many had the answer as an earlier
 neighbour of the query entity (ever), or as a two-hop neighbour within the last ``--window`` time steps, and the
-median size of that two-hop set. Prints one JSON object. An analysis, not part of the recipe.
+median size of that two-hop set (both from :func:`modelworks.tkg.graph_features.graph_features`). Prints one JSON
+object. An analysis, not part of the recipe.
 """
 
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
-from collections import defaultdict
 
 
 def main() -> None:
     import numpy as np
     import torch
 
+    from modelworks.tkg.graph_features import graph_features
     from modelworks.tkg.metrics import rank_of
     from modelworks.tkg.model import model_examples, predict_topk
     from modelworks.tkg.recipe import load_run_model
@@ -31,14 +31,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg, ds, table, model = load_run_model(args.run)
-    neighbours = defaultdict(list)  # entity -> sorted (time, neighbour), both directions
-    for h, o, t in zip(table.head.tolist(), table.tail.tolist(), table.time.tolist()):
-        neighbours[h].append((t, o))
 
-    def before(e: int, t: int, window: int | None = None) -> set[int]:
-        facts = neighbours[e]
-        lo = 0 if window is None else bisect.bisect_left(facts, (t - window, -1))
-        return {o for _, o in facts[lo:bisect.bisect_left(facts, (t, -1))]}
+    def reached(split: str, window: int, column: int) -> list[np.ndarray]:
+        """Per query, the entities with a 1-hop fact (column 0) / a 2-hop path (column 1) in the window."""
+        f = graph_features(ds, split, table, window, top=ds.num_entities)
+        return [f.candidate[a:b][f.values[a:b, column] > 0] for a, b in zip(f.offsets[:-1], f.offsets[1:])]
 
     out: dict = {"run": args.run}
     for split in ("valid", "test"):
@@ -54,14 +51,12 @@ def main() -> None:
         out[split] = {"queries": len(ex), "hits@1": float(hit.mean()),
                       **{g: {"share": float(m.mean()), "hits@1": float(hit[m].mean())} for g, m in groups.items()}}
         if split == "test":
-            step, ever, two, sizes = ds.time_step, 0, 0, []
+            span = int((table.time.max() - table.time.min()) // ds.time_step) + 1  # every earlier fact
+            ever_set, two_set = reached(split, span, 0), reached(split, args.window, 1)
             missing = np.where(~in_chain)[0]
-            for i in missing.tolist():
-                e, t, y = int(ex.entity[i]), int(ex.time[i]), int(ex.target[i])
-                ever += y in before(e, t)
-                hop2 = set().union(*[before(x, t, args.window * step) for x in before(e, t, args.window * step)])
-                two += y in hop2
-                sizes.append(len(hop2))
+            ever = sum(int(ex.target[i]) in ever_set[i] for i in missing.tolist())
+            two = sum(int(ex.target[i]) in two_set[i] for i in missing.tolist())
+            sizes = [len(two_set[i]) for i in missing.tolist()]
             out[split]["not in the chain"] = {"ever a neighbour": ever / max(len(missing), 1),
                                               f"two-hop within {args.window} steps": two / max(len(missing), 1),
                                               "median two-hop candidates": float(np.median(sizes)) if sizes else 0.0}
