@@ -118,14 +118,15 @@ def _ablation_section(dirs: list[Path], res: dict) -> list[str]:
         u, inv = cfg["unlearn"], cfg["invert"]
         for m in r["methods"]:
             best = max(m["over_steps"], key=lambda e: e["forget_quality"])
-            rows.append([str(d), m["method"], inv["select"], m["retain_loss"], f"{u['lr']:g}", f"{u['epochs']:g}",
+            source = {"meow_file": "MEOW's GPT-4 file", "offline": "offline swap", "chat": "chat model"}
+            rows.append([str(d), m["method"], source.get(inv["source"], inv["source"]), inv["select"], m["retain_loss"], f"{u['lr']:g}", f"{u['epochs']:g}",
                          m["steps"],
                          m["forget_quality"], m["ks_statistic"], m["model_utility"] / mu0 if mu0 else None,
                          m["forget_rouge"], best["forget_quality"], best["step"],
                          best["model_utility"] / mu0 if mu0 else None])
     return ["MEOW variants on the same models (not part of the shared-protocol comparison; the last three columns are "
             "the best Forget Quality among the evaluations during the run, a diagnostic, not a tuning result):", "",
-            markdown_table(["run", "method", "selection", "retain term", "lr", "epochs", "steps", "forget quality",
+            markdown_table(["run", "method", "inverted facts", "selection", "retain term", "lr", "epochs", "steps", "forget quality",
                             "KS D", "MU / target", "forget ROUGE-L", "best FQ during run", "at step",
                             "MU / target there"], rows, digits=3), ""]
 
