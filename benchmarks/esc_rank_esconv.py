@@ -67,10 +67,14 @@ VARIANTS = {
                                                                          "RC": 0.3, "RL": 0.3},
     "+ gradient boosting on the compact group (weight 0.3)": {"E": 1, "C": 1, "L": 1, "G": 0.3},
     "+ gradient boosting on the compact group (weight 1)": {"E": 1, "C": 1, "L": 1, "G": 1},
+    "+ FailedESConv's rated conversations in every fitting fold (E + C + L)": {"FE": 1, "FC": 1, "FL": 1},
 }
 
 
-def variant_cv(x: np.ndarray, convs: list, enc, repeats: int = CV_REPEATS) -> dict:
+def variant_cv(x: np.ndarray, convs: list, enc, repeats: int = CV_REPEATS, x_failed: np.ndarray | None = None,
+               failed: list | None = None) -> dict:
+    """Paired CV of :data:`VARIANTS`; ``x_failed``/``failed`` (FailedESConv features and conversations) are added to
+    the fitting rows of the F* components only, never to the out-of-fold rows."""
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.model_selection import KFold
 
@@ -92,7 +96,15 @@ def variant_cv(x: np.ndarray, convs: list, enc, repeats: int = CV_REPEATS) -> di
              "LE": (le, "empathy", al, False), "RE": (x[:, EMBED_COLS], "relevance", ae, True),
              "RC": (x[:, COMPACT_COLS], "relevance", ac, True), "RL": (x[:, LEXICAL_COLS], "relevance", al, False),
              "G": (x[:, COMPACT_COLS], "empathy", None, None)}
-    oof = {k: np.zeros((repeats, len(idx))) for k in comps}
+    extra = {}
+    if failed is not None:
+        yf = [target_value(c, "empathy") for c in failed]
+        fi = np.array([i for i, v in enumerate(yf) if v is not None], dtype=int)
+        gf = np.array([yf[i] for i in fi], dtype=float)
+        for k, cols in (("FE", EMBED_COLS), ("FC", COMPACT_COLS), ("FL", LEXICAL_COLS)):
+            xs, _, alpha, std = comps[k[1]]
+            extra[k] = (xs, x_failed[fi][:, cols], gf, alpha, std)
+    oof = {k: np.zeros((repeats, len(idx))) for k in [*comps, *extra]}
     for rep in range(repeats):
         for a, b in KFold(5, shuffle=True, random_state=100 + rep).split(idx):
             for k, (xs, t, alpha, std) in comps.items():
@@ -103,8 +115,15 @@ def variant_cv(x: np.ndarray, convs: list, enc, repeats: int = CV_REPEATS) -> di
                     m = fit_head(xs[idx[a]], ys[t][a], "ridge", alpha=alpha, standardise=std)
                 pa = m.predict(xs[idx[a]])
                 oof[k][rep, b] = (m.predict(xs[idx[b]]) - pa.mean()) / max(pa.std(), 1e-9)
+            for k, (xs, xf, gf, alpha, std) in extra.items():
+                fit_x = np.r_[xs[idx[a]], xf]
+                m = fit_head(fit_x, np.r_[ys["empathy"][a], gf], "ridge", alpha=alpha, standardise=std)
+                pa = m.predict(fit_x)
+                oof[k][rep, b] = (m.predict(xs[idx[b]]) - pa.mean()) / max(pa.std(), 1e-9)
     out, base = {}, None
     for name, w in VARIANTS.items():
+        if any(k not in oof for k in w):
+            continue
         s = np.array([spearman(sum(wk * oof[k][r] for k, wk in w.items()), ys["empathy"]) for r in range(repeats)])
         base = s if base is None else base
         out[name] = {"mean": float(s.mean()), "std": float(s.std()), "paired_diff": float((s - base).mean()),
@@ -143,8 +162,10 @@ def main() -> dict:
     train = load_esconv(split_dir / "train.jsonl")
     x_tr = dialogue_features(enc, [c.turns for c in train])
     results["train_cv_spearman"] = {t: train_cv(x_tr, [target_value(c, t) for c in train], t) for t in TARGETS}
+    failed = load_esconv(failed_path)
+    x_f = dialogue_features(enc, [c.turns for c in failed])
     t0 = time.perf_counter()
-    results["train_cv_variants_empathy"] = variant_cv(x_tr, train, enc)
+    results["train_cv_variants_empathy"] = variant_cv(x_tr, train, enc, x_failed=x_f, failed=failed)
     results["train_cv_variants_seconds"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     info = train_on_esconv(split_dir / "train.jsonl", list(TARGETS), split_dir / "scorer", head="ridge")
@@ -185,10 +206,8 @@ def main() -> dict:
     # FailedESConv vs held-out successful conversations.
     from modelworks.esc.rank.light import LightScorer
 
-    failed = load_esconv(failed_path)
     scorer = LightScorer.load(split_dir / "scorer")
     x_te = dialogue_features(enc, [c.turns for c in test])
-    x_f = dialogue_features(enc, [c.turns for c in failed])
     y = np.r_[np.ones(len(test)), np.zeros(len(failed))]
     auc = {}
     for target in ("empathy", "relevance", "intensity_drop"):
