@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from modelworks.errors import UserError
 from modelworks.report import markdown_table, update_results_section
 from modelworks.runs import Run, atomic_write_text, read_metrics
 
@@ -80,3 +81,53 @@ def test_results_sections_are_replaced_in_place(tmp_path):
 def test_markdown_table_formats_numbers():
     table = markdown_table(["m", "v"], [["x", 0.5], ["y", 1.83e-21], ["z", None]])
     assert "| x | 0.5000 |" in table and "1.83e-21" in table and "| z | — |" in table
+
+
+def test_out_folder_with_a_finished_run_is_refused_and_left_alone(tmp_path):
+    out = tmp_path / "r"
+    with Run.create("demo", config=Cfg(), out=out) as run:
+        run.log(1, loss=1.0)
+        run.write_results({"acc": 0.5})
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(UserError, match=r"already holds a demo run \(config.yaml, env.json, metrics.jsonl"):
+        Run.create("demo", config=Cfg(lr=0.5), out=out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(UserError, match="already holds files"):
+        Run.create("demo", config=Cfg(), out=tmp_path / "mine")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserError, match="not a folder"):
+        Run.create("demo", out=tmp_path / "f")
+
+
+def test_out_folder_of_a_run_that_stopped_at_start_is_reused(tmp_path):
+    out = tmp_path / "r"
+    Run.create("demo", config=Cfg(lr=9.0), out=out).close()  # failed before writing anything else
+    Run.create("demo", config=Cfg(), out=out).close()
+    assert (out / "config.yaml").read_text() == "lr: 0.1\nname: x\n"
+    with pytest.raises(UserError, match="already holds a demo run"):
+        Run.create("other", config=Cfg(), out=out)  # another job's folder is not taken over
+
+
+def test_resume_continues_only_with_the_same_settings(tmp_path):
+    out = tmp_path / "r"
+    with Run.create("demo", config=Cfg(), out=out, resume=True, resume_ignore=("lr",)) as run:
+        run.log(1, loss=1.0)
+    Run.create("demo", config=Cfg(lr=0.9), out=out, resume=True, resume_ignore=("lr",)).close()  # lr is ignored
+    with pytest.raises(UserError, match="name changed"):
+        Run.create("demo", config=Cfg(name="y"), out=out, resume=True, resume_ignore=("lr",))
+    assert "name: x" in (out / "config.yaml").read_text()
+    with pytest.raises(UserError, match="already holds a demo run"):
+        Run.create("demo", config=Cfg(), out=out)  # not resumable: refused
+
+
+def test_secrets_are_not_written_to_config_yaml(tmp_path):
+    @dataclass
+    class WithKey:
+        api_key: str | None = "sk-secret"
+        options: dict = None
+
+    Run.create("demo", config=WithKey(options={"token": "t0k", "base_url": "http://127.0.0.1:1"}), out=tmp_path / "r")
+    text = (tmp_path / "r" / "config.yaml").read_text()
+    assert "sk-secret" not in text and "t0k" not in text and "<redacted>" in text and "127.0.0.1" in text

@@ -7,6 +7,9 @@ import sys
 import textwrap
 import time
 
+import pytest
+
+from modelworks.errors import UserError
 from modelworks.store import SampleStore, process
 
 
@@ -20,6 +23,22 @@ def test_add_is_insert_or_ignore_and_todo_retries_errors(tmp_path):
         assert [sid for sid, _ in store.todo("r", "t", retry_errors=False)] == ["c"]
         assert store.rows("r", "t")[0].input == {"x": 1}
         assert store.counts("r") == {"pending": 1, "done": 1, "error": 1}
+
+
+def test_add_with_check_inputs_refuses_changed_samples_before_adding(tmp_path):
+    with SampleStore(tmp_path / "s.sqlite") as store:
+        store.add("r", "t", [("a", {"x": 1})])
+        assert store.add("r", "t", [("a", {"x": 1}), ("b", {"x": 2})], check_inputs=True) == 1
+        with pytest.raises(UserError, match="1 stored samples \\(first: id a\\) have other inputs"):
+            store.add("r", "t", [("a", {"x": 5}), ("c", {"x": 3})], check_inputs=True)
+        assert [r.sample_id for r in store.rows("r", "t")] == ["a", "b"]
+
+
+def test_a_file_that_is_not_sqlite_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "s.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UserError, match="s.sqlite: not a usable sample store"):
+        SampleStore(bad)
 
 
 def test_process_records_errors_and_retries_them(tmp_path):

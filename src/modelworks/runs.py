@@ -11,6 +11,11 @@
 Whole files are written atomically (temp file + rename), so a crash never leaves half a file;
 ``metrics.jsonl`` is appended one complete line per write and :func:`read_metrics` skips a line
 cut short by a crash.
+
+An ``--out`` folder that already holds files is refused (nothing in it is touched), except a folder
+left by a run of the same job that stopped before writing anything but ``config.yaml`` / ``env.json``,
+and except ``resume=True`` (the resumable jobs: esc/guard runs, training from a checkpoint), which
+continue a run of the same job in place.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from modelworks.config import dump_yaml
 from modelworks.env import environment_info
+from modelworks.errors import UserError
 
 __all__ = ["Run", "atomic_write_text", "atomic_write_json", "read_metrics", "new_run_dir", "is_main_process"]
 
@@ -102,6 +108,72 @@ def new_run_dir(job: str, root: str | Path = "runs") -> Path:
     return path
 
 
+_START_FILES = {"config.yaml", "env.json"}
+
+
+def _folder_job(path: Path) -> str | None:
+    try:
+        return str(json.loads((path / "env.json").read_text(encoding="utf-8")).get("job"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_out_dir(path: str | Path, job: str, resume: bool = False) -> None:
+    """Refuse an output folder whose files a new ``job`` run would overwrite or mix with (see the module
+    docstring); raises :class:`UserError` before anything is written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {path}: exists and is not a folder")
+    if not path.is_dir():
+        return
+    names = sorted(p.name for p in path.iterdir())
+    if not names:
+        return
+    same_job = _folder_job(path) == job
+    if same_job and (resume or set(names) <= _START_FILES):
+        return
+    shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    what = f"a {_folder_job(path)} run" if _folder_job(path) else "files"
+    raise UserError(f"--out {path}: the folder already holds {what} ({shown}); give a new folder or remove it "
+                    "(nothing was written)")
+
+
+_SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if isinstance(v, str) and v and any(s in str(k).lower() for s in _SECRET_KEYS)
+                    else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _redacted_yaml(config: Any) -> str:
+    """The config as YAML with secrets (API keys, tokens, passwords) replaced, so run folders can be shared."""
+    import yaml
+
+    return yaml.safe_dump(_redact(yaml.safe_load(dump_yaml(config))), sort_keys=False, allow_unicode=True)
+
+
+def _check_same_config(path: Path, text: str, ignore: tuple[str, ...]) -> None:
+    import yaml
+
+    stored_file = path / "config.yaml"
+    if not stored_file.is_file():
+        return
+    try:
+        stored = yaml.safe_load(stored_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"{stored_file}: cannot read the stored config to resume ({e.__class__.__name__})") from None
+    new = yaml.safe_load(text) or {}
+    changed = sorted(k for k in set(stored) | set(new) if k not in ignore and stored.get(k) != new.get(k))
+    if changed:
+        raise UserError(f"--out {path}: resuming needs the settings the run started with, but {', '.join(changed)} "
+                        "changed (see its config.yaml); give a new folder for new settings (nothing was written)")
+
+
 @dataclass
 class Run:
     """One job's output folder. Create with :meth:`Run.create`; only rank 0 writes."""
@@ -120,14 +192,23 @@ class Run:
         out: str | Path | None = None,
         seed: int | None = None,
         root: str | Path = "runs",
+        resume: bool = False,
+        resume_ignore: tuple[str, ...] | None = None,
     ) -> Run:
+        """``resume_ignore``: with ``resume``, the stored config must equal ``config`` in every top-level key
+        but these (e.g. concurrency), or the run is refused; ``None`` compares nothing."""
         writes = is_main_process()
         run_dir = Path(out) if out else new_run_dir(job, root)
         run = cls(dir=run_dir, job=job, seed=seed, writes=writes)
+        text = _redacted_yaml(config) if config is not None else None
+        if writes and out:
+            check_out_dir(run_dir, job, resume)
+            if resume and text is not None and resume_ignore is not None:
+                _check_same_config(run_dir, text, resume_ignore)
         if writes:
             run_dir.mkdir(parents=True, exist_ok=True)
-            if config is not None:
-                atomic_write_text(run_dir / "config.yaml", dump_yaml(config))
+            if text is not None:
+                atomic_write_text(run_dir / "config.yaml", text)
             atomic_write_json(run_dir / "env.json", {"job": job, **environment_info(seed)})
         return run
 

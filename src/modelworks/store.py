@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelworks.errors import UserError
+
 __all__ = ["SampleStore", "SampleRow", "process", "open_sqlite"]
 
 
@@ -70,9 +72,12 @@ class SampleStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_sqlite(self.path)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = open_sqlite(self.path)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"{self.path}: not a usable sample store ({e})") from None
 
     def close(self) -> None:
         with self._lock:
@@ -84,11 +89,21 @@ class SampleStore:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def add(self, run: str, task: str, samples: Iterable[tuple[str, Any]]) -> int:
-        """Register samples as pending; ones already present are left as they are. Returns new rows."""
+    def add(self, run: str, task: str, samples: Iterable[tuple[str, Any]], check_inputs: bool = False) -> int:
+        """Register samples as pending; ones already present are left as they are. Returns new rows.
+
+        ``check_inputs``: a sample id already stored with a different input is an error (a resumed run
+        whose data changed), raised before anything is added."""
         now = time.time()
         rows = [(run, task, str(sid), json.dumps(inp, ensure_ascii=False), now, now) for sid, inp in samples]
         with self._lock:
+            if check_inputs:
+                stored = dict(self._db.execute("SELECT sample_id, input FROM samples WHERE run=? AND task=?",
+                                               (run, task)).fetchall())
+                changed = [r[2] for r in rows if r[2] in stored and stored[r[2]] != r[3]]
+                if changed:
+                    raise UserError(f"{self.path}: {len(changed)} stored samples (first: id {changed[0]}) have other "
+                                    "inputs than this run's; resume with the same data, or give a new folder")
             before = self._db.total_changes
             self._db.execute("BEGIN")
             self._db.executemany(

@@ -48,6 +48,24 @@ def test_run_exports_both_formats(tmp_path):
     assert (out / "config.yaml").is_file() and (out / "report.md").is_file()
 
 
+def test_resume_refuses_changed_settings_or_cards_and_keeps_the_run(tmp_path):
+    from modelworks.errors import UserError
+
+    cards = write_cards(tmp_path / "c.json", 2)
+    agent, model = MockChat(fn=lambda m: "seeker"), MockChat(fn=lambda m: "reply")
+    out = run_esc(EscRunConfig(cards=str(cards)), tmp_path / "run", agent=agent, model=model)
+    before = (out / "dialogues.jsonl").read_text(encoding="utf-8")
+    with pytest.raises(UserError, match="model_label, rounds changed"):
+        run_esc(EscRunConfig(cards=str(cards), rounds=2, model_label="other"), out, agent=agent, model=model)
+    run_esc(EscRunConfig(cards=str(cards), concurrency=1), out, agent=agent, model=model)  # concurrency may change
+    data = json.loads(cards.read_text(encoding="utf-8"))
+    data[0]["base"] += " (edited)"  # the same file with another card 0
+    cards.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(UserError, match="have other inputs than this run's"):
+        run_esc(EscRunConfig(cards=str(cards)), out, agent=agent, model=model)
+    assert (out / "dialogues.jsonl").read_text(encoding="utf-8") == before
+
+
 def test_provider_errors_retried_then_recorded_then_resumed(tmp_path):
     cards = write_cards(tmp_path / "c.json", 3)
     flaky = {"n": 0}

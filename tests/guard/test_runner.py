@@ -50,6 +50,24 @@ def test_mock_run_outputs(samples_file, tmp_path):
     assert results["counts"] == {"pending": 0, "done": n, "error": 0}
 
 
+def test_resume_refuses_changed_settings_or_samples(samples_file, tmp_path):
+    from modelworks.errors import UserError
+
+    data = samples_file.parent / "resume_copy.jsonl"  # beside the images its relative paths name
+    data.write_text(samples_file.read_text(encoding="utf-8"), encoding="utf-8")
+    out = run_guard(RunConfig(data=str(data), model="mock"), tmp_path / "run")
+    before = (out / "responses.jsonl").read_text(encoding="utf-8")
+    with pytest.raises(UserError, match="limit changed"):
+        run_guard(RunConfig(data=str(data), model="mock", limit=3), out)
+    run_guard(RunConfig(data=str(data), model="mock", concurrency=1), out)  # concurrency may change
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows[0]["prompt"] += " (edited)"  # the same file, one prompt changed under its id
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(UserError, match="have other inputs than this run's"):
+        run_guard(RunConfig(data=str(data), model="mock"), out)
+    assert (out / "responses.jsonl").read_text(encoding="utf-8") == before
+
+
 def test_errors_recorded_then_retried(samples_file, tmp_path):
     state = {"calls": 0}
 

@@ -133,9 +133,10 @@ def run_esc(cfg: EscRunConfig, out: str | Path | None = None, progress: bool = F
     agent_gen = GenerateConfig(max_tokens=cfg.agent_max_tokens, temperature=cfg.agent_temperature)
     model_gen = GenerateConfig(max_tokens=cfg.model_max_tokens, temperature=cfg.model_temperature)
 
-    run = Run.create("esc-run", config=cfg, out=out, seed=cfg.seed)
+    run = Run.create("esc-run", config=cfg, out=out, seed=cfg.seed, resume=True,
+                     resume_ignore=("concurrency", "max_retries", "retry_wait", "data_dir"))
     store = SampleStore(run.path("samples.sqlite"))
-    store.add("esc", TASK, [(str(i), {"card": c.to_record()}) for i, c in enumerate(cards)])
+    store.add("esc", TASK, [(str(i), {"card": c.to_record()}) for i, c in enumerate(cards)], check_inputs=True)
     by_id = {c.id: c for c in cards}
 
     def one(inp: dict) -> dict:

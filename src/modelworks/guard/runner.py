@@ -119,7 +119,8 @@ def run_guard(cfg: RunConfig, out: str | Path | None = None, model: ChatModel | 
     if model is None:
         model, notes = resolve_model(cfg.model, cfg.base_url, cfg.api_key, cfg.cache, cfg.concurrency)
     task = cfg.model if isinstance(cfg.model, str) and cfg.model else model.name
-    run = Run.create("guard-run", config=cfg, out=out, seed=cfg.seed)
+    run = Run.create("guard-run", config=cfg, out=out, seed=cfg.seed, resume=True,
+                     resume_ignore=("concurrency", "retries", "base_url", "api_key", "cache"))
     gen = GenerateConfig(max_tokens=cfg.max_tokens, temperature=cfg.temperature, seed=cfg.seed)
 
     def answer(inp: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def run_guard(cfg: RunConfig, out: str | Path | None = None, model: ChatModel | 
 
     t0 = time.perf_counter()
     with SampleStore(run.path("samples.sqlite")) as store:
-        added = store.add(STORE_RUN, task, [(s.id, s.to_dict()) for s in samples])
+        added = store.add(STORE_RUN, task, [(s.id, s.to_dict()) for s in samples], check_inputs=True)
         counts = process(store, STORE_RUN, task, answer, concurrency=cfg.concurrency)
         passes = 0
         while counts["error"] and passes < cfg.retries:

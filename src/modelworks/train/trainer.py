@@ -171,7 +171,7 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
     seed_everything(cfg.seed)
     own_run = run is None
     if run is None:
-        run = Run.create("train", config=cfg, out=cfg.out, seed=cfg.seed)
+        run = Run.create("train", config=cfg, out=cfg.out, seed=cfg.seed, resume=bool(cfg.resume))
     if env.distributed and cfg.out is None:  # every rank uses rank 0's timestamped folder (checkpoints, resume)
         shared = [str(run.dir)]
         dist.broadcast_object_list(shared, src=0)
