@@ -35,6 +35,7 @@ class Outer:
     flag: bool = False
     maybe: int | None = None
     inner: Inner = field(default_factory=Inner)
+    optional_inner: Inner | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -62,6 +63,15 @@ def test_unknown_key_names_dotted_path_and_valid_keys(tmp_path):
         load_config(Outer, p)
     msg = str(e.value)
     assert str(p) in msg and "'inner.rank'" in msg and "alpha, r, targets" in msg
+
+
+def test_errors_inside_an_optional_section_name_the_inner_key(tmp_path):
+    p = write(tmp_path, "optional_inner:\n  r: 4\n")
+    assert load_config(Outer, p).optional_inner.r == 4
+    with pytest.raises(ConfigError, match=r"c.yaml: key 'optional_inner.alpha' expects float, got 'abc'"):
+        load_config(Outer, p, ["optional_inner.alpha=abc"])
+    with pytest.raises(ConfigError, match=r"unknown key 'optional_inner.rr'"):
+        load_config(Outer, p, ["optional_inner.rr=1"])
 
 
 def test_unknown_override_key():

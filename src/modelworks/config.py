@@ -185,9 +185,10 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             if type(None) in args:
                 return None
             fail()
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # X | None: X's own error names the inner key (e.g. 'ablation_train.lr')
+            return _convert(value, options[0], key, source)
+        for arg in options:
             try:
                 return _convert(value, arg, key, source)
             except ConfigError:
