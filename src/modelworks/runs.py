@@ -33,7 +33,8 @@ from modelworks.config import dump_yaml
 from modelworks.env import environment_info
 from modelworks.errors import UserError
 
-__all__ = ["Run", "atomic_write_text", "atomic_write_json", "read_metrics", "new_run_dir", "is_main_process"]
+__all__ = ["Run", "atomic_write_text", "atomic_write_json", "read_metrics", "new_run_dir", "is_main_process",
+           "check_out_dir", "check_report_dir"]
 
 
 def is_main_process() -> bool:
@@ -136,6 +137,19 @@ def check_out_dir(path: str | Path, job: str, resume: bool = False) -> None:
     what = f"a {_folder_job(path)} run" if _folder_job(path) else "files"
     raise UserError(f"--out {path}: the folder already holds {what} ({shown}); give a new folder or remove it "
                     "(nothing was written)")
+
+
+def check_report_dir(path: str | Path) -> Path:
+    """A folder for a derived report (leaderboard, comparison): any folder but a run folder, whose own
+    report.md / results.json it would replace; raises :class:`UserError` before anything is written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {path}: exists and is not a folder")
+    job = _folder_job(path) if path.is_dir() else None
+    if job is not None:
+        raise UserError(f"--out {path} is a run folder ({job}), whose own report.md / results.json a report would "
+                        "replace; give another folder (nothing was written)")
+    return path
 
 
 _SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")

@@ -76,7 +76,35 @@ def test_leaderboard_bad_input(tmp_path, cli):
         leaderboard([a])
     (a / "scores.json").write_text('{"0": {"fluency": "high"}}')
     r = cli("esc", "leaderboard", str(a), "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "must map dimensions to integer scores" in r.stderr
+    assert r.returncode == 2 and "entry '0', fluency: score must be an integer 0-4" in r.stderr
+    for bad, msg in (('{"0": {"fluency": 9}}', "fluency: score must be an integer 0-4"),
+                     ('{"0": {"empathy": 3}}', "unknown dimension 'empathy'")):
+        (a / "scores.json").write_text(bad)
+        with pytest.raises(UserError, match=msg):
+            read_scores(a)
+
+
+def test_failed_judge_keeps_the_old_scores(tmp_path):
+    a = make_run(tmp_path, "a", "A")
+    judge_run(a, MockChat(responses=["3"]))
+    before = (a / "scores.json").read_text(encoding="utf-8")
+
+    def down(msgs):
+        raise ConnectionError("judge server down\nsecond line")
+
+    with pytest.raises(UserError, match=r"judge scored none of the 2 dialogues \(first error: .*judge server down\)"):
+        judge_run(a, MockChat(fn=down, name="other-judge"))
+    assert (a / "scores.json").read_text(encoding="utf-8") == before
+
+
+def test_leaderboard_counts_a_folder_once_and_never_writes_into_a_run(tmp_path):
+    a = make_run(tmp_path, "a", "A")
+    judge_run(a, MockChat(responses=["3"]))
+    assert leaderboard([a, a, str(a)])["rows"][0]["n"] == 2
+    report = (a / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(UserError, match=r"is a run folder \(esc-run\)"):
+        leaderboard_report([a], a)
+    assert (a / "report.md").read_text(encoding="utf-8") == report
 
 
 def test_quickstart_runs_mock_config(tmp_path, monkeypatch):

@@ -113,6 +113,19 @@ def test_ordinal_head_and_esconv_format_cli(tmp_path, cache, cli):
     res = json.loads(r.stdout)
     assert {"spearman", "acc_soft", "n"} <= set(res)
     assert res["n"] == 54 and res["skipped"] == 6 and res["spearman"] > 0.5 and 0 <= res["acc_soft"] <= 1
+    # an ESConv scorer (empathy, intensity_drop) cannot score a run's 7 ESC-Eval dimensions: refused, scores kept
+    from modelworks.chat import MockChat
+    from modelworks.esc.runner import EscRunConfig, run_esc
+
+    cards = [{"base": "Age: 1\nProblem: a", "base_biaozhu": "x", "res": "家庭生活", "source": "ESconv",
+              "language": "english", "id": 1}]
+    (tmp_path / "c.json").write_text(json.dumps(cards), encoding="utf-8")
+    run = run_esc(EscRunConfig(cards=str(tmp_path / "c.json")), tmp_path / "run", agent=MockChat(fn=lambda m: "hi"),
+                  model=MockChat(fn=lambda m: "hello"))
+    (run / "scores.json").write_text('{"0": {"fluency": 3}}', encoding="utf-8")
+    r = cli("esc", "rank", "score", "--run", str(run), "--scorer", str(tmp_path / "s"), env=env)
+    assert r.returncode == 2 and "predicts empathy, intensity_drop, not ESC-Eval dimensions" in r.stderr
+    assert (run / "scores.json").read_text(encoding="utf-8") == '{"0": {"fluency": 3}}'
 
 
 def test_bad_annotation_input_one_line(tmp_path, cli):

@@ -171,6 +171,17 @@ def test_every_shipped_config_loads(path):
 def test_config_errors_one_line(tmp_path, cli):
     r = cli("esc", "run", str(REPO / "configs" / "esc" / "mock.yaml"), "--set", "rounds=0", "--out", str(tmp_path / "r"))
     assert r.returncode == 2 and "rounds" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # the mock config's model_options (prefix) do not fit another provider: named, and '{}' clears them
+    mock_cfg = str(REPO / "configs" / "esc" / "mock.yaml")
+    r = cli("esc", "run", mock_cfg, "--model", "openai/x", "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "'prefix' is not an option of the openai provider" in r.stderr
+    r = cli("esc", "run", mock_cfg, "--set", "agent_options.responses=5", "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "options of 'mock' (responses) are not usable" in r.stderr
+    # every dialogue failing is an error exit (a server that refuses connections, no retries)
+    r = cli("esc", "run", mock_cfg, "--model", "openai/x", "--set", "model_options={}", "--set", "max_retries=0",
+            "--model-option", "base_url=http://127.0.0.1:9/v1", "--model-option", "max_retries=0",
+            "--out", str(tmp_path / "down"))
+    assert r.returncode == 2 and "all 3 dialogues failed" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

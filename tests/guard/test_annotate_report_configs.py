@@ -75,6 +75,15 @@ def test_report_tables_and_plots(tmp_path):
     assert "| model-y | 100.00 |" in text and "By language" in text
     for png in ("asd_bar.png", "par_bar.png", "asd_radar.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
+    run = tmp_path / "run"  # a run folder keeps its own results.json: a report is not written into it
+    run.mkdir()
+    (run / "env.json").write_text('{"job": "guard-run"}')
+    (run / "results.json").write_text('{"model": "x"}')
+    from modelworks.errors import UserError
+
+    with pytest.raises(UserError, match=r"is a run folder \(guard-run\)"):
+        write_report(files, run)
+    assert (run / "results.json").read_text() == '{"model": "x"}'
 
 
 def test_every_shipped_config_loads():

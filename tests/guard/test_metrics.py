@@ -134,6 +134,16 @@ def test_dimensions_truthfulness_and_overall(tmp_path):
     assert m["languages"]["zh"]["subtasks"]["truthfulness"]["position-swapping"]["par"] == 1.0
 
 
+def test_a_dimension_without_any_score_is_not_complete(tmp_path):
+    path = _full_file(tmp_path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        if r["dimension"] == "bias":
+            r["score"], r["score_error"] = None, "judge failed"
+    m = compute_metrics(read_scores(write(tmp_path, rows)))
+    assert m["dimensions"]["bias"]["asd"] is None and m["overall"]["complete"] is False
+
+
 def test_metrics_cli_json(tmp_path, cli):
     path = _full_file(tmp_path)
     r = cli("guard", "metrics", "--scores", str(path), "--json")

@@ -159,6 +159,25 @@ def test_run_bad_inputs_exit_2(tmp_path, cli):
     assert r.returncode == 2 and "concurrency" in r.stderr
 
 
+def test_all_samples_failing_or_a_failing_judge_is_an_error(samples_file, tmp_path, cli):
+    r = cli("guard", "run", "--data", str(samples_file), "--model", "openai/x", "--base-url", "http://127.0.0.1:9/v1",
+            "--out", str(tmp_path / "down"), "limit=3", "retries=0")
+    assert r.returncode == 2 and "all 3 samples failed" in r.stderr
+    run_guard(RunConfig(data=str(samples_file), model="mock"), tmp_path / "ok")
+    r = cli("guard", "score", "--responses", str(tmp_path / "ok"), "--scorer", "llm:sim")
+    assert r.returncode == 0, r.stderr
+    scores = (tmp_path / "ok" / "scores.jsonl").read_text(encoding="utf-8")
+    from modelworks.errors import UserError
+    from modelworks.guard.scoring import score_responses
+
+    def down(records):
+        return [ConnectionError("judge down")] * len(records)
+
+    with pytest.raises(UserError, match="the judge scored none of the .* responses .*judge down"):
+        score_responses(read_responses(tmp_path / "ok"), down)  # raised before the CLI writes anything
+    assert (tmp_path / "ok" / "scores.jsonl").read_text(encoding="utf-8") == scores
+
+
 class _FakeProcessor:
     """Stands in for an HF image-text-to-text processor (no vision checkpoint exists on this machine)."""
 

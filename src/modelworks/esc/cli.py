@@ -34,7 +34,8 @@ def run_cmd(
     config: Path | None = typer.Argument(None, help="YAML config (configs/esc/*.yaml); flags override it."),
     cards: str | None = typer.Option(None, help="Role-card file (JSON list / JSONL), or a path inside the data folder."),
     agent: str | None = typer.Option(None, help="Role agent: mock | hf/<dir> | openai/<model>."),
-    model: str | None = typer.Option(None, help="ESC model under test: mock | hf/<dir> | openai/<model>."),
+    model: str | None = typer.Option(None, help="ESC model under test: mock | hf/<dir> | openai/<model> (the config's "
+                                     "model_options still apply; --set 'model_options={}' clears them)."),
     rounds: int | None = typer.Option(None, help="Rounds per dialogue (ESC-Eval: 5)."),
     out: Path | None = typer.Option(None, help="Run folder (rerun with the same folder to resume)."),
     concurrency: int | None = typer.Option(None, help="Dialogues in flight at once."),
@@ -67,7 +68,11 @@ def run_cmd(
     cfg.model_options = {**cfg.model_options, **_kv(model_option, "--model-option")}
     run_dir = run_esc(cfg, out=out, progress=False)
     res = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    typer.echo(f"{res['done']}/{res['cards']} dialogues done, {res['error']} failed -> {run_dir}")
+    if res["cards"] and not res["done"]:
+        raise UserError(f"{run_dir}: all {res['cards']} dialogues failed (errors in dialogues.jsonl / samples.sqlite); "
+                        "rerun the same command to retry them")
+    typer.echo(f"{res['done']}/{res['cards']} dialogues done, {res['error']} failed -> {run_dir}"
+               + (" (rerun the same command to retry the failed ones)" if res["error"] else ""))
 
 
 @app.command("cards")

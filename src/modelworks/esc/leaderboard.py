@@ -29,6 +29,7 @@ def leaderboard(runs: list[str | Path]) -> dict[str, Any]:
 
     if not runs:
         raise UserError("give at least one scored run folder")
+    runs = list({Path(r).resolve(): r for r in runs}.values())  # a folder given twice counts once
     pools: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     counts: dict[tuple[str, str], int] = defaultdict(int)
     invalid: dict[tuple[str, str], int] = defaultdict(int)
@@ -64,9 +65,9 @@ def leaderboard(runs: list[str | Path]) -> dict[str, Any]:
 def leaderboard_report(runs: list[str | Path], out: str | Path) -> Path:
     """Write report.md, leaderboard.json and one bar chart per dimension (+ an overview) into ``out``."""
     from modelworks.report import bar_plot, markdown_table
-    from modelworks.runs import atomic_write_json, atomic_write_text
+    from modelworks.runs import atomic_write_json, atomic_write_text, check_report_dir
 
-    out = Path(out)
+    out = check_report_dir(out)
     board = leaderboard(runs)
     atomic_write_json(out / "leaderboard.json", board)
     headers = ["model", "lang", "n", *(DIMENSION_TITLES[d] for d in DIMENSIONS), "Average"]

@@ -37,6 +37,8 @@ def judge_run(run_dir: str | Path, judge: Any, judge_options: dict[str, Any] | N
     from modelworks.esc.templates import DIMENSIONS, load_templates
     from modelworks.store import SampleStore, process
 
+    if concurrency < 1:
+        raise UserError(f"--concurrency must be >= 1, got {concurrency}")
     run_dir = Path(run_dir)
     records = read_dialogues(run_dir)
     model = get_model(judge, **(judge_options or {}))
@@ -50,6 +52,10 @@ def judge_run(run_dir: str | Path, judge: Any, judge_options: dict[str, Any] | N
                          concurrency=concurrency)
         scores = {row.sample_id: row.output for row in store.rows("esc", task) if row.status == "done"}
         errors = [(row.sample_id, row.error) for row in store.rows("esc", task) if row.status == "error"]
+    if not scores:
+        first = f" (first error: {(errors[0][1] or '').splitlines()[0][:200]})" if errors and errors[0][1] else ""
+        raise UserError(f"{run_dir}: the judge scored none of the {len(records)} dialogues{first}; scores.json is left "
+                        "as it was; rerun the same command to retry")
     path = _write(run_dir, scores, task.split(":", 1)[1])
     return {"scores": str(path), "scored": counts["done"], "failed": counts["error"], "errors": errors[:5]}
 
@@ -66,6 +72,12 @@ def rank_run(run_dir: str | Path, scorer_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     records = read_dialogues(run_dir)
     scorer = load_scorer(scorer_dir)
+    from modelworks.esc.templates import DIMENSIONS
+
+    other = [t for t in scorer.targets if t not in DIMENSIONS]
+    if other:
+        raise UserError(f"{scorer_dir}: this scorer predicts {', '.join(other)}, not ESC-Eval dimensions; score ESConv "
+                        "data with 'modelworks esc rank evaluate --target' instead (scores.json is left as it was)")
     langs = [r.language for r in records]
     if hasattr(scorer, "score_dialogues"):
         preds = scorer.score_dialogues([r.utterances for r in records], scorer.targets, langs)
@@ -88,10 +100,17 @@ def read_scores(run_dir: str | Path) -> dict[str, dict[str, int]]:
     p = Path(run_dir) / "scores.json"
     if not p.is_file():
         raise UserError(f"{p} not found: score the run first ('modelworks esc judge' or 'modelworks esc rank score')")
+    from modelworks.esc.templates import DIMENSIONS
+
     data = read_json(p, "scores file")
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected an object {{index: {{dimension: score}}}}")
     for k, v in data.items():
-        if not isinstance(v, dict) or not all(isinstance(s, int) for s in v.values()):
+        if not isinstance(v, dict):
             raise UserError(f"{p}: entry '{k}' must map dimensions to integer scores")
+        for d, s in v.items():
+            if d not in DIMENSIONS:
+                raise UserError(f"{p}: entry '{k}': unknown dimension '{d}' (one of {', '.join(DIMENSIONS)})")
+            if isinstance(s, bool) or not isinstance(s, int) or not -1 <= s <= 4:
+                raise UserError(f"{p}: entry '{k}', {d}: score must be an integer 0-4 (or -1 = unparsed), got {s!r}")
     return data

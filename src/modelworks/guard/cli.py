@@ -64,7 +64,11 @@ def run(
     cfg = load_config(RunConfig, config, extra)
     run_dir = run_guard(cfg, out)
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    typer.echo(f"{results['model']}: {results['counts']} -> {run_dir / 'responses.jsonl'}")
+    counts = results["counts"]
+    if counts.get("error") and not counts.get("done"):
+        raise UserError(f"{run_dir}: all {counts['error']} samples failed (see responses.jsonl); rerun the same "
+                        "command to retry them")
+    typer.echo(f"{results['model']}: {counts} -> {run_dir / 'responses.jsonl'}")
     if scorer:
         _score_and_measure(run_dir / "responses.jsonl", scorer, None, run_dir / "scores.jsonl", as_json=False)
 

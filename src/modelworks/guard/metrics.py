@@ -240,7 +240,7 @@ def _dimension_table(rows: list[ScoreRow]) -> tuple[dict[str, Any], dict[str, An
         "asd": _mean([dims[d]["asd"] for d in present if dims[d]["asd"] is not None]),
         "par": _mean([dims[d]["par"] for d in present if dims[d]["par"] is not None]),
         "dimensions": present,
-        "complete": len(present) == len(DIMENSIONS),
+        "complete": len(present) == len(DIMENSIONS) and all(dims[d]["asd"] is not None for d in present),
     }
     return dims, subtasks, overall
 

@@ -70,9 +70,9 @@ def write_report(score_files: Sequence[str | Path], out: str | Path) -> Path:
     """report.md + asd_bar.png, par_bar.png, asd_radar.png, results.json for several scored files."""
     from modelworks.guard.metrics import compute_metrics, read_scores
     from modelworks.report import bar_plot
-    from modelworks.runs import atomic_write_json, atomic_write_text
+    from modelworks.runs import atomic_write_json, atomic_write_text, check_report_dir
 
-    out = Path(out)
+    out = check_report_dir(out)
     results: dict[str, dict[str, Any]] = {}
     for f in score_files:
         rows = read_scores(f)

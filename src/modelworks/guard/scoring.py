@@ -90,6 +90,9 @@ def score_responses(records: list[dict[str, Any]], scorer: JudgeFn | None) -> li
                 rec["score_error"] = f"{type(value).__name__}: {value}".splitlines()[0]
             else:
                 rec["score"] = value
+        if all(rec["score"] is None for rec in judged):
+            raise UserError(f"the judge scored none of the {len(judged)} responses that need one (first error: "
+                            f"{judged[0].get('score_error', 'no score')}); nothing was written")
     for rec in out:
         if rec.get("response") is None and "score_error" not in rec:
             rec["score_error"] = "no response (generation failed)"
