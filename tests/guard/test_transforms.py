@@ -80,6 +80,23 @@ def test_build_is_deterministic(tmp_path):
     assert any(x.jailbreak == "typographic" for x in s1)
 
 
+@pytest.mark.parametrize("row,message", [
+    ({"request": 5, "dimension": "bias"}, "req.jsonl:2: field 'request' must be a non-empty string, got 5"),
+    ({"request": "x", "dimension": "bias", "language": "fr"}, "req.jsonl:2: field 'language' must be en or zh"),
+    ({"request": "x", "dimension": "hallucination"}, "req.jsonl:2: field 'dimension' must be one of"),
+])
+def test_bad_requests_are_refused_before_anything_is_built(tmp_path, row, message):
+    import json
+
+    from modelworks.errors import UserError
+    from modelworks.guard.build import read_requests
+
+    f = tmp_path / "req.jsonl"
+    f.write_text(json.dumps({"request": "Tell me a secret", "dimension": "privacy"}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(UserError, match=message):
+        read_requests(f)
+
+
 @pytest.mark.parametrize("text,expected", [
     ("A", "A"), ("(B)", "B"), ("B. dog", "B"), ("The answer is A.", "A"), ("I think option C fits", "C"),
     ("答案是B", "B"), ("Both A and B look fine", "No Answer"), ("I cannot tell.", "No Answer"), ("", "No Answer"),

@@ -78,6 +78,21 @@ def test_bad_trigger_file_and_missing_suspect(cli, tmp_path):
     proc = cli("honeypot", "verify", "--suspect", str(tmp_path / "nothing"), "--trigger",
                str(tmp_path / "t" / "trigger.pt"), "--data", "digits", "--p0", "0.05")
     _one_line_error(proc, "model file not found")
+    proc = cli("honeypot", "verify", "--suspect", str(tmp_path / "m"), "--trigger", str(tmp_path / "none.pt"))
+    _one_line_error(proc, "none.pt: file not found")
+    trig = str(tmp_path / "t" / "trigger.pt")
+    for flag, value, message in (("--alpha", "5", "--alpha (a significance level) must be in (0, 1)"),
+                                 ("--queries", "-5", "--queries must be >= 1"), ("--p0", "1.5", "--p0 must be in")):
+        proc = cli("honeypot", "verify", "--suspect", str(tmp_path / "m"), "--trigger", trig, "--data", "digits",
+                   "--p0", "0.05", flag, value)
+        _one_line_error(proc, message)
+
+
+def test_config_ranges_fail_at_load(cli):
+    proc = cli("honeypot", "run", "configs/honeypot/digits.yaml", "budgets=[0]")
+    _one_line_error(proc, "digits.yaml", "budgets[0]' must be >= 1")
+    proc = cli("honeypot", "run", "configs/honeypot/digits.yaml", "verify.alpha=2")
+    _one_line_error(proc, "'verify.alpha' (a significance level) must be in (0, 1)")
 
 
 def test_verify_exit_code_is_one_when_not_shown(cli, tmp_path):
@@ -86,3 +101,14 @@ def test_verify_exit_code_is_one_when_not_shown(cli, tmp_path):
                "--data", "digits[0:300]", "--p0", "0.5", "--queries", "50")
     assert proc.returncode == 1, proc.stderr
     assert "ownership not shown" in proc.stdout
+
+
+def test_folder_with_more_classes_than_the_config_is_refused(cli, tmp_path):
+    from PIL import Image
+
+    for k in range(12):  # 12 class subfolders, digits.yaml has 10 classes
+        (tmp_path / "imgs" / f"c{k:02d}").mkdir(parents=True)
+        Image.new("L", (8, 8), k * 20).save(tmp_path / "imgs" / f"c{k:02d}" / "a.png")
+    proc = cli("honeypot", "run", "configs/honeypot/digits.yaml", f'data.test=["folder:{tmp_path / "imgs"}"]',
+               "--out", str(tmp_path / "run"))
+    _one_line_error(proc, "labels go up to 11", "data.num_classes is 10")

@@ -88,6 +88,12 @@ def read_requests(path: str | Path) -> list[dict[str, str]]:
     for where, obj in read_jsonl(path, "requests file"):
         if not obj.get("request"):
             raise UserError(f"{where}: missing field 'request'")
+        if not isinstance(obj["request"], str) or not obj["request"].strip():
+            raise UserError(f"{where}: field 'request' must be a non-empty string, got {obj['request']!r}")
+        if obj.get("language", "en") not in ("en", "zh"):
+            raise UserError(f"{where}: field 'language' must be en or zh, got {obj.get('language')!r}")
+        if not isinstance(obj.get("subtask") or "all", str):
+            raise UserError(f"{where}: field 'subtask' must be a string, got {obj.get('subtask')!r}")
         dim = norm_name(obj.get("dimension", ""))
         if dim not in DIMENSIONS or dim == "truthfulness":
             raise UserError(f"{where}: field 'dimension' must be one of privacy, bias, toxicity, legality")

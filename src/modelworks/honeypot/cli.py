@@ -55,6 +55,8 @@ def verify(
 
     if (suspect is None) == (url is None):
         raise UserError("give exactly one of --suspect MODEL or --url URL")
+    if not trigger.is_file():
+        raise UserError(f"--trigger {trigger}: file not found (trigger.pt of a honeypot run)")
     cal = load_calibration(trigger)
     data = [data] if data else cal.get("data")
     if not data:
@@ -62,6 +64,12 @@ def verify(
     p0 = p0 if p0 is not None else cal.get("p0")
     if p0 is None:
         raise UserError(f"no --p0 given and no verification.json beside {trigger}")
+    if queries is not None and queries < 1:
+        raise UserError(f"--queries must be >= 1, got {queries}")
+    if alpha is not None and not 0 < alpha < 1:
+        raise UserError(f"--alpha (a significance level) must be in (0, 1), got {alpha}")
+    if p0 is not None and not 0 < p0 < 1:
+        raise UserError(f"--p0 must be in (0, 1), got {p0}")
     queries = queries or int(cal.get("queries", 100))
     alpha = alpha if alpha is not None else float(cal.get("alpha", 1e-3))
     if url is not None:

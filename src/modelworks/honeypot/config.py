@@ -76,6 +76,10 @@ class VerifyConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.queries <= 100000:
             raise ConfigError("key 'queries' must be between 1 and 100000")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"key 'alpha' (a significance level) must be in (0, 1), got {self.alpha}")
+        if not 0 < self.min_p0 < 1:
+            raise ConfigError(f"key 'min_p0' must be in (0, 1), got {self.min_p0}")
 
 
 @dataclass
@@ -101,6 +105,9 @@ class HoneypotRunConfig:
             raise ConfigError(f"key 'honeypot.target' must be a class in 0..{self.data.num_classes - 1}")
         for i, attack in enumerate(self.attacks):
             _check_disjoint(self.data.defender_queries, attack.queries, f"attacks[{i}].queries")
+        for i, b in enumerate(self.budgets):
+            if b < 1:
+                raise ConfigError(f"key 'budgets[{i}]' must be >= 1 (queries of the main attack), got {b}")
 
 
 def _span(ref: str) -> tuple[str, int, float]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modelworks.errors import UserError
 from modelworks.honeypot.config import HoneypotRunConfig
 
 __all__ = ["run_honeypot"]
@@ -56,7 +57,11 @@ def run_honeypot(cfg: HoneypotRunConfig, out: str | Path | None = None, config_p
         progress(f"[honeypot] {name}: {timings[name]} s")
 
     def load(refs: list[str]):
-        return load_many(refs, d.image_size, d.channels, d.data_dir, cfg.seed)
+        images = load_many(refs, d.image_size, d.channels, d.data_dir, cfg.seed)
+        if images.y is not None and len(images) and int(images.y.max()) >= d.num_classes:
+            raise UserError(f"data {', '.join(refs)}: labels go up to {int(images.y.max())} (e.g. one class per "
+                            f"subfolder) but data.num_classes is {d.num_classes}")
+        return images
 
     # 1. data and victim -------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -64,8 +69,6 @@ def run_honeypot(cfg: HoneypotRunConfig, out: str | Path | None = None, config_p
     test = load(d.test)
     shadow_set = load(d.defender_queries)
     if train.y is None or test.y is None:
-        from modelworks.errors import UserError
-
         raise UserError("data.victim_train and data.test need labelled data sets")
     if cfg.victim.load:
         victim = load_model(cfg.victim.load)
