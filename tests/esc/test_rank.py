@@ -236,6 +236,15 @@ def test_feature_layout_and_old_scorer_rejected(tmp_path):
     (tmp_path / "s" / "scorer.json").write_text(json.dumps(spec), encoding="utf-8")
     with pytest.raises(UserError, match="layout v1.*retrain"):
         LightScorer.load(tmp_path / "s")
+    s.save(tmp_path / "s2")
+    heads = (tmp_path / "s2" / "heads.npz").read_bytes()
+    for content in (b"", heads[: len(heads) // 2]):  # empty or cut short
+        (tmp_path / "s2" / "heads.npz").write_bytes(content)
+        with pytest.raises(UserError, match="scorer files are damaged or incomplete"):
+            LightScorer.load(tmp_path / "s2")
+    (tmp_path / "s2" / "scorer.json").write_text("{", encoding="utf-8")
+    with pytest.raises(UserError, match=r"scorer\.json: not valid JSON"):
+        LightScorer.load(tmp_path / "s2")
 
 
 def test_esconv_reader_ids_and_errors(tmp_path):
@@ -255,3 +264,9 @@ def test_esconv_reader_ids_and_errors(tmp_path):
         load_esconv(f)
     with pytest.raises(UserError, match="ESConv file not found"):
         load_esconv(tmp_path / "none.jsonl")
+    for survey, msg in (("high", "field 'survey_score' must be an object"),
+                        ({"seeker": {"empathy": "9"}}, r"c\.jsonl:1: survey_score\.seeker\.empathy must be a rating 1-5"),
+                        ({"seeker": {"relevance": "good"}}, "survey_score.seeker.relevance must be a rating")):
+        f.write_text(json.dumps({"dialog": [turn], "survey_score": survey}) + "\n")
+        with pytest.raises(UserError, match=msg):
+            load_esconv(f)

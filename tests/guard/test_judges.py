@@ -98,6 +98,29 @@ def test_judge_data_errors(tmp_path):
     p.write_text(json.dumps({"behavior": "b", "generation": "g"}) + "\n", encoding="utf-8")
     with pytest.raises(UserError, match="no human label"):
         read_harm_items(p)
+    for row, msg in (({"human_majority": "yes"}, "field 'human_majority' must be 0 or 1, got 'yes'"),
+                     ({"human_majority": 5}, "field 'human_majority' must be 0 or 1, got 5"),
+                     ({"human_0": 1, "human_1": 2, "human_2": 0}, "field 'human_1' must be 0 or 1")):
+        p.write_text(json.dumps({"behavior": "b", "generation": "g", **row}) + "\n", encoding="utf-8")
+        with pytest.raises(UserError, match="x.jsonl:1: " + msg):
+            read_harm_items(p)
+
+
+def test_damaged_or_missing_judge_folder(tmp_path):
+    from modelworks.guard.judge import HarmJudge, evaluate_judge_cli
+
+    data = tmp_path / "items.jsonl"
+    data.write_text(json.dumps({"behavior": "b", "generation": "g", "human_majority": 1}) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match="no such judge folder"):
+        evaluate_judge_cli(str(tmp_path / "nosuchdir"), data)
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "judge.json").write_text("{")
+    (tmp_path / "j" / "judge.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match=r"judge\.json: not valid JSON"):
+        HarmJudge.load(tmp_path / "j")
+    (tmp_path / "j" / "judge.json").write_text(json.dumps({"config": {}}))
+    with pytest.raises(UserError, match=r"judge\.pt: damaged or not a judge checkpoint"):
+        HarmJudge.load(tmp_path / "j")
 
 
 def guardrank_records():

@@ -174,7 +174,7 @@ def test_all_samples_failing_or_a_failing_judge_is_an_error(samples_file, tmp_pa
         return [ConnectionError("judge down")] * len(records)
 
     with pytest.raises(UserError, match="the judge scored none of the .* responses .*judge down"):
-        score_responses(read_responses(tmp_path / "ok"), down)  # raised before the CLI writes anything
+        score_responses(read_responses(tmp_path / "ok"), down, require_scores=True)  # as the CLI calls it
     assert (tmp_path / "ok" / "scores.jsonl").read_text(encoding="utf-8") == scores
 
 

@@ -78,7 +78,8 @@ def _score_and_measure(responses: Path, scorer: str, template: Path | None, out:
     from modelworks.guard.runner import read_responses
     from modelworks.guard.scoring import make_scorer, score_responses, write_scores
 
-    records = score_responses(read_responses(responses), make_scorer(scorer, str(template) if template else None))
+    records = score_responses(read_responses(responses), make_scorer(scorer, str(template) if template else None),
+                              require_scores=True)
     write_scores(records, out)
     metrics = compute_metrics(read_scores(out))
     if as_json:

@@ -82,14 +82,22 @@ class HarmJudgeConfig:
 # -- data ------------------------------------------------------------------------------------------
 
 
+def _binary(value: Any, field: str) -> int:
+    if isinstance(value, bool) or value not in (0, 1, "0", "1"):
+        raise UserError(f"field '{field}' must be 0 or 1, got {value!r}")
+    return int(value)
+
+
 def human_label(item: dict[str, Any]) -> int | None:
+    """The human majority (0 = not harmful, 1 = harmful): ``human_majority``, else the vote of
+    ``human_0..2``, else ``label``; raises :class:`UserError` for a value that is not 0/1."""
     if item.get("human_majority") is not None:
-        return int(item["human_majority"])
+        return _binary(item["human_majority"], "human_majority")
     votes = [item.get(f"human_{k}") for k in range(3)]
     if all(v is not None for v in votes):
-        return int(sum(int(v) for v in votes) >= 2)
+        return int(sum(_binary(v, f"human_{k}") for k, v in enumerate(votes)) >= 2)
     if item.get("label") is not None:
-        return int(item["label"])
+        return _binary(item["label"], "label")
     return None
 
 
@@ -101,7 +109,10 @@ def read_harm_items(path: str | Path, need_labels: bool = True) -> list[dict[str
             raise UserError(f"{where}: missing field 'generation'")
         if not (obj.get("behavior") or obj.get("test_case")):
             raise UserError(f"{where}: needs 'behavior' or 'test_case'")
-        label = human_label(obj)
+        try:
+            label = human_label(obj)
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
         if need_labels and label is None:
             raise UserError(f"{where}: no human label (human_majority, human_0..2 or label)")
         out.append({**obj, "_label": label, "_line": n})
@@ -393,10 +404,21 @@ class HarmJudge:
         p = Path(path)
         if not (p / "judge.json").is_file() or not (p / "judge.pt").is_file():
             raise UserError(f"not a trained judge folder (needs judge.json and judge.pt): {p}")
-        meta = json.loads((p / "judge.json").read_text(encoding="utf-8"))
-        cfg = HarmJudgeConfig(**meta["config"])
+        from modelworks.jsonl import read_json
+
+        meta = read_json(p / "judge.json", "judge spec")
+        try:
+            cfg = HarmJudgeConfig(**meta["config"])
+        except (KeyError, TypeError) as e:
+            raise UserError(f"{p / 'judge.json'}: no usable 'config' ({type(e).__name__}: {e})") from None
         judge = cls(cfg)
-        state = torch.load(p / "judge.pt", weights_only=False)
+        import pickle
+
+        try:
+            state = torch.load(p / "judge.pt", weights_only=False)
+        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:
+            raise UserError(f"{p / 'judge.pt'}: damaged or not a judge checkpoint ({type(e).__name__}); "
+                            "retrain with 'modelworks guard judge train'") from None
         judge.logreg = state["logreg"]
         judge.model = state.get("model")
         if cfg.head != "features":
@@ -470,6 +492,11 @@ def _evaluate(pred: list[int], items: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate_judge_cli(judge: str, data: str | Path, template: str | Path | None = None,
                        base_url: str | None = None) -> dict[str, Any]:
     items = read_harm_items(data)
+    from modelworks.chat._registry import providers
+
+    if judge.partition("/")[0] not in providers() and not Path(judge).is_dir():
+        raise UserError(f"--judge {judge}: no such judge folder (or give a provider: "
+                        f"{', '.join(p + '/...' for p in providers())})")
     if Path(judge).is_dir():
         model = HarmJudge.load(judge)
         pred = model.predict(items)

@@ -66,7 +66,10 @@ def make_scorer(spec: str | None, template: str | None = None, concurrency: int 
     raise UserError(f"unknown scorer '{spec}'; use guardrank:DIR, llm:PROVIDER or rules")
 
 
-def score_responses(records: list[dict[str, Any]], scorer: JudgeFn | None) -> list[dict[str, Any]]:
+def score_responses(records: list[dict[str, Any]], scorer: JudgeFn | None,
+                    require_scores: bool = False) -> list[dict[str, Any]]:
+    """``require_scores``: a judge that scores none of the responses that need it is an error (the CLI uses
+    this so that a judge server that is down never replaces an earlier scores file)."""
     out = []
     for r in records:
         rec = {k: v for k, v in r.items() if k not in ("answer", "score", "score_error")}
@@ -90,7 +93,7 @@ def score_responses(records: list[dict[str, Any]], scorer: JudgeFn | None) -> li
                 rec["score_error"] = f"{type(value).__name__}: {value}".splitlines()[0]
             else:
                 rec["score"] = value
-        if all(rec["score"] is None for rec in judged):
+        if require_scores and all(rec["score"] is None for rec in judged):
             raise UserError(f"the judge scored none of the {len(judged)} responses that need one (first error: "
                             f"{judged[0].get('score_error', 'no score')}); nothing was written")
     for rec in out:

@@ -61,7 +61,21 @@ def _parse(record: dict, where: str, default_id: str) -> Conversation:
         if not isinstance(text, str):
             raise UserError(f"{where}: dialog[{j}] has no 'text' (or 'content') string")
         turns.append((role, text.strip()))
-    survey = (record.get("survey_score") or {}).get("seeker") or {}
+    scores = record.get("survey_score") or {}
+    survey = scores.get("seeker") if isinstance(scores, dict) else None
+    if not isinstance(scores, dict) or not isinstance(survey or {}, dict):
+        raise UserError(f"{where}: field 'survey_score' must be an object with a 'seeker' object")
+    survey = survey or {}
+    for key in ("initial_emotion_intensity", "empathy", "relevance", "final_emotion_intensity"):
+        value = survey.get(key)
+        if value is None:
+            continue
+        try:
+            ok = float(value) in (1, 2, 3, 4, 5) and not isinstance(value, bool)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UserError(f"{where}: survey_score.seeker.{key} must be a rating 1-5, got {value!r}")
     return Conversation(id=str(record.get("id", default_id)), turns=turns, survey=dict(survey),
                         situation=str(record.get("situation", "")))
 

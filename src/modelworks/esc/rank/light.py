@@ -17,7 +17,6 @@ Saved as ``scorer.json`` (settings) + ``heads.npz`` (the arrays), so loading nee
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,21 +176,32 @@ class LightScorer:
         spec_file = path / "scorer.json"
         if not spec_file.is_file() or not (path / "heads.npz").is_file():
             raise UserError(f"{path} is not a light scorer folder (needs scorer.json and heads.npz)")
-        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        from modelworks.jsonl import read_json
+
+        spec = read_json(spec_file, "scorer spec")
+        if not isinstance(spec, dict):
+            raise UserError(f"{spec_file}: expected a JSON object")
         from modelworks.esc.rank.features import FEATURE_VERSION
 
         version = spec.get("meta", {}).get("feature_version", 1)
         if version != FEATURE_VERSION:
             raise UserError(f"{spec_file}: scorer uses dialogue-feature layout v{version}, this version computes "
                             f"v{FEATURE_VERSION}; retrain it with 'modelworks esc rank train'")
-        arrays = np.load(path / "heads.npz")
-        heads: dict = {}
-        for n, h in spec["heads"].items():
-            parts = [Head(kind, *(arrays[f"{n}|{i}|{k}"] for k in ("mean", "scale", "coef", "intercept", "classes")),
-                          cols=tuple(h["cols"][i])) for i, kind in enumerate(h["parts"])]
-            heads[n] = GroupHead(parts, arrays[f"{n}|loc"], arrays[f"{n}|spread"]) if h["kind"] == "group" else parts[0]
-        return cls(spec["targets"], spec["low"], spec["high"], heads, spec.get("head_kind", "ridge"),
-                   spec.get("encoder_dir"), spec.get("meta", {}))
+        import zipfile
+
+        try:
+            arrays = np.load(path / "heads.npz")
+            heads: dict = {}
+            for n, h in spec["heads"].items():
+                parts = [Head(kind, *(arrays[f"{n}|{i}|{k}"] for k in ("mean", "scale", "coef", "intercept", "classes")),
+                              cols=tuple(h["cols"][i])) for i, kind in enumerate(h["parts"])]
+                heads[n] = (GroupHead(parts, arrays[f"{n}|loc"], arrays[f"{n}|spread"]) if h["kind"] == "group"
+                            else parts[0])
+            return cls(spec["targets"], spec["low"], spec["high"], heads, spec.get("head_kind", "ridge"),
+                       spec.get("encoder_dir"), spec.get("meta", {}))
+        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as e:
+            raise UserError(f"{path}: the scorer files are damaged or incomplete (scorer.json / heads.npz: "
+                            f"{type(e).__name__}); retrain it with 'modelworks esc rank train'") from None
 
 
 def train_light(

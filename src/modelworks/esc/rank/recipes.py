@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,10 @@ def load_scorer(path: str | Path):
     spec = p / "scorer.json"
     if not spec.is_file():
         raise UserError(f"{p} is not a scorer folder (no scorer.json): train one with 'modelworks esc rank train'")
-    form = json.loads(spec.read_text(encoding="utf-8")).get("form")
+    from modelworks.jsonl import read_json
+
+    data = read_json(spec, "scorer spec")
+    form = data.get("form") if isinstance(data, dict) else None
     if form == "light":
         from modelworks.esc.rank.light import LightScorer
 
