@@ -38,3 +38,57 @@ def test_bad_keys(tmp_path):
         load_config(UnlearnConfig, p)
     with pytest.raises(ConfigError, match="unknown key 'unlearn.lrr'"):
         load_config(UnlearnConfig, None, ["unlearn.lrr=1"])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("finetune.batch_size=0", "key 'finetune.batch_size' must be at least 1, got 0"),
+    ("finetune.epochs=0", "key 'finetune.epochs' must be at least 1"),
+    ("finetune.max_length=0", "key 'finetune.max_length' must be at least 2"),
+    ("finetune.check_every=0", "key 'finetune.check_every' must be at least 1"),
+    ("finetune.lr=-1", "key 'finetune.lr' must be a finite number > 0, got -1.0"),
+    ("unlearn.lr=.nan", "key 'unlearn.lr' must be a finite number > 0, got nan"),
+    ("unlearn.beta=0", "key 'unlearn.beta' must be a finite number > 0"),
+    ("unlearn.warmup_epochs=.inf", "key 'unlearn.warmup_epochs' must be a finite number >= 0"),
+    ("unlearn.eval_every=-1", "key 'unlearn.eval_every' must be at least 0"),
+    ("unlearn.optimizer=adamm", "key 'unlearn.optimizer' must be one of adamw"),
+    ("memo.batch_size=0", "key 'memo.batch_size' must be at least 1"),
+    ("memo.step=0", "key 'memo.step' must be at least 1"),
+    ("invert.k=0", "key 'invert.k' must be at least 1"),
+    ("threads=-1", "key 'threads' must be at least 0"),
+    ("device=gpu", "key 'device' must be cpu, cuda, cuda:N or mps, got 'gpu'"),
+    ("model.layers=-1", "key 'model.layers' must be at least 1"),
+    ("model.hidden=63", r"key 'model.hidden' \(63\) must be divisible by 'heads' \(4\)"),
+    ("data.n_authors=15", "key 'data.n_authors' .15. must be a multiple of 10 for data.forget_split forget10"),
+    ("data.forget_split=forget07", "key 'data.forget_split' must be forget01, forget05 or forget10"),
+    ("data.max_retain_authors=0", "key 'data.max_retain_authors' must be at least 1"),
+])
+def test_out_of_range_values_fail_at_load(override, message):
+    path = CONFIGS[0].parent / "tiny.yaml"
+    with pytest.raises(ConfigError, match=f"^{path}: {message}"):
+        load_config(UnlearnConfig, path, [override])
+
+
+def test_ok_edge_values_load():
+    cfg = load_config(UnlearnConfig, None, ["threads=0", "unlearn.eval_every=0", "device=cuda:1", "data.n_authors=20",
+                                            "data.forget_split=forget05", "data.source=some/dir", "model.hidden=48",
+                                            "model.heads=3"])
+    assert cfg.device == "cuda:1" and cfg.model.hidden == 48
+    # a TOFU directory has its own authors: n_authors only constrains generated data
+    assert load_config(UnlearnConfig, None, ["data.source=x", "data.n_authors=15"]).data.n_authors == 15
+
+
+def test_unavailable_device_fails_before_the_run(tmp_path, monkeypatch, cli):
+    import torch
+
+    from modelworks.errors import UserError
+    from modelworks.unlearn.recipe import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="key 'device' is 'cuda' but torch sees no CUDA GPU"):
+        check_device("cuda")
+    check_device("cpu")
+    out = tmp_path / "run"
+    res = cli("unlearn", "run", str(CONFIGS[0].parent / "tiny.yaml"), "model.hidden=63", "--out", str(out))
+    assert res.returncode == 2 and not out.exists()
+    assert res.stderr.strip().splitlines() == [
+        f"error: {CONFIGS[0].parent / 'tiny.yaml'}: key 'model.hidden' (63) must be divisible by 'heads' (4)"]

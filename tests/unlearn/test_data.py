@@ -73,3 +73,45 @@ def test_hub_offline_clear_error(monkeypatch):
         load_split(HUB_ID, "forget10")
     msg = str(exc.value)
     assert "\n" not in msg and "locuslab/TOFU" in msg and "local directory" in msg
+
+
+@pytest.mark.parametrize(("split", "row", "message"), [
+    ("forget10", {"question": "q", "answer": None}, "row 1 key 'answer' must be a string, got null"),
+    ("forget10", {"question": 7, "answer": "a"}, "row 1 key 'question' must be a string, got 7"),
+    ("forget10_perturbed", {"question": "q", "answer": "a", "paraphrased_answer": ["b"], "perturbed_answer": ["c"]},
+     "row 1 key 'paraphrased_answer' must be a string"),
+    ("forget10_perturbed", {"question": "q", "answer": "a", "paraphrased_answer": "b", "perturbed_answer": ["c", None]},
+     "row 1 key 'perturbed_answer' must be a non-empty list of strings"),
+])
+def test_non_string_fields_name_file_row_and_key(tmp_path, split, row, message):
+    good = {"question": "q0", "answer": "a0", "paraphrased_answer": "p0", "perturbed_answer": ["x0"]}
+    (tmp_path / f"{split}.json").write_text(json.dumps([good, row]))
+    with pytest.raises(UserError, match=f"{split}.json: {message}"):
+        load_split(tmp_path, split)
+
+
+def test_null_answer_invert_cli_one_line(tmp_path, cli):
+    root = generate_tofu(tmp_path / "d", n_authors=10)
+    rows = json.loads((root / "forget10.json").read_text())
+    rows[3]["answer"] = None
+    (root / "forget10.json").write_text(json.dumps(rows))
+    res = cli("unlearn", "invert", "--data", str(root), "--split", "forget10", "--out", str(tmp_path / "o.json"))
+    assert res.returncode == 2 and not (tmp_path / "o.json").exists()
+    assert res.stderr.strip().splitlines() == [
+        f"error: {root / 'forget10.json'}: row 3 key 'answer' must be a string, got null"]
+
+
+def test_invert_and_generate_bad_arguments_one_line(tmp_path, cli):
+    root = generate_tofu(tmp_path / "d", n_authors=10)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("keep me")
+    for extra, message in [(["--n", "0", "--out", str(tmp_path / "o.json")], "--n must be at least 1, got 0"),
+                           (["--out", str(tmp_path / "dir")], f"--out {tmp_path / 'dir'} is a directory"),
+                           (["--out", str(tmp_path / "file" / "o.json")], f"{tmp_path / 'file'} is a file, not a folder")]:
+        res = cli("unlearn", "invert", "--data", str(root), "--split", "forget10", *extra)
+        assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, extra
+    res = cli("unlearn", "generate-data", "--out", str(tmp_path / "file"))
+    assert res.returncode == 2 and f"{tmp_path / 'file'} is a file, not a folder" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and (tmp_path / "file").read_text() == "keep me"
+    with pytest.raises(UserError, match="file/sub: .*file is a file, not a folder"):
+        generate_tofu(tmp_path / "file" / "sub", n_authors=10)

@@ -103,3 +103,10 @@ def test_select_by_memo_directions():
     assert select_by_memo(c, [None, 0.3, None, 0.1], 2, "largest") == ["b", "d"]
     with pytest.raises(UserError):
         select_by_memo(c, s, 0)
+
+
+def test_load_meow_non_string_answer(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('[{"question": "q", "undesired_answer": "a", "answer_0": "b", "answer_1": null}]')
+    with pytest.raises(UserError, match="x.json: row 0 key 'answer_1' must be a string, got null"):
+        load_meow_inverted(p)

@@ -72,3 +72,21 @@ def test_memo_cli_writes_per_sample_scores(cli, tiny_lm_dir, tmp_path, shared_da
     assert json.loads((out / "results.json").read_text())["n_pairs"] == 10
     bad = cli("unlearn", "memo", "--model", str(tiny_lm_dir), "--data", str(tmp_path / "none.json"))
     assert bad.returncode == 2 and "data file not found" in bad.stderr
+
+
+def test_memo_cli_bad_rows_fail_before_loading_the_model(cli, tmp_path):
+    import json
+
+    data = tmp_path / "qa.json"
+    for rows, args, message in [
+        ([{"question": "q", "answer": None}], [], "qa.json: row 0 key 'answer' must be a string, got null"),
+        ([{"question": "q", "answer": "a"}, {"question": "q", "answer": 123}], [],
+         "qa.json: row 1 key 'answer' must be a string, got 123"),
+        ([], [], "qa.json: no rows to score"),
+        ([{"question": "q", "answer": "a"}], ["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    ]:
+        data.write_text(json.dumps(rows))
+        res = cli("unlearn", "memo", "--model", str(tmp_path / "no-model"), "--data", str(data),
+                  "--out", str(tmp_path / "run"), *args)
+        assert res.returncode == 2 and message in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

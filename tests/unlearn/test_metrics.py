@@ -10,6 +10,7 @@ import pytest
 
 from modelworks.errors import UserError
 from modelworks.unlearn.metrics import (
+    SECTIONS,
     forget_quality,
     load_eval_log,
     tofu_metrics,
@@ -117,3 +118,57 @@ def test_bad_eval_logs(tmp_path, cli):
     assert len(res.stderr.strip().splitlines()) == 1 and "log.json" in res.stderr
     res = cli("unlearn", "tofu-metrics", "--model-logs", str(tmp_path / "missing.json"))
     assert res.returncode == 2 and "not found" in res.stderr
+
+
+def _log(n=4):
+    idx = [str(i) for i in range(n)]
+    sec = {"avg_gt_loss": {i: 0.5 + int(i) for i in idx}, "avg_paraphrased_loss": {i: 0.2 * int(i) for i in idx},
+           "average_perturb_loss": {i: [1.0 + int(i), 2.0] for i in idx},
+           "rougeL_recall": {i: 0.1 * int(i) for i in idx}}
+    return {k: json.loads(json.dumps(sec)) for k in SECTIONS}
+
+
+def test_fields_are_matched_by_index_not_order(tmp_path):
+    log = _log()
+    other = _log()
+    for sec in other.values():  # same data, the keys of one field in reverse order
+        sec["avg_paraphrased_loss"] = dict(reversed(sec["avg_paraphrased_loss"].items()))
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(log))
+    b.write_text(json.dumps(other))
+    assert tofu_metrics(load_eval_log(b), load_eval_log(a)) == tofu_metrics(load_eval_log(a), load_eval_log(a))
+    assert tofu_metrics(other) == tofu_metrics(log)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s["avg_gt_loss"].update({"1": "abc"}), "field 'avg_gt_loss' index '1': expected a finite number"),
+    (lambda s: s["avg_gt_loss"].update({"1": None}), "field 'avg_gt_loss' index '1': expected a finite number"),
+    (lambda s: s["rougeL_recall"].update({"2": float("nan")}), "field 'rougeL_recall' index '2': expected a finite"),
+    (lambda s: s["avg_paraphrased_loss"].update({"0": True}), "field 'avg_paraphrased_loss' index '0': expected"),
+    (lambda s: s["average_perturb_loss"].update({"3": [1.0]}), "field 'average_perturb_loss' index '3' has 1 values, index '0' has 2"),
+    (lambda s: s["average_perturb_loss"].update({"3": []}), "field 'average_perturb_loss' index '3': expected a non-empty list of finite"),
+    (lambda s: s["average_perturb_loss"].update({"3": 1.5}), "field 'average_perturb_loss' index '3': expected a non-empty list of finite"),
+    (lambda s: s["average_perturb_loss"].update({"3": [1.0, None]}), "field 'average_perturb_loss' index '3': expected a non-empty list"),
+    (lambda s: s["rougeL_recall"].pop("2"), "field 'rougeL_recall' lacks index '2'"),
+    (lambda s: s["rougeL_recall"].update({"9": 0.5}), "field 'rougeL_recall' has index '9'"),
+], ids=["string", "null", "nan", "bool", "ragged", "empty_list", "scalar_perturb", "null_in_list", "missing_index",
+        "extra_index"])
+def test_bad_values_name_file_section_field_index(tmp_path, edit, message):
+    log = _log()
+    edit(log["eval_real_world_wo_options.json"])
+    p = tmp_path / "log.json"
+    p.write_text(json.dumps(log))  # NaN is written as the (non-standard) token NaN, as Python writes it
+    with pytest.raises(UserError, match=f"log.json: section 'eval_real_world_wo_options.json' {message}"):
+        load_eval_log(p)
+
+
+def test_bad_value_cli_one_line(tmp_path, cli):
+    log = _log()
+    log["eval_log_forget.json"]["avg_gt_loss"]["0"] = "abc"
+    p = tmp_path / "log.json"
+    p.write_text(json.dumps(log))
+    res = cli("unlearn", "tofu-metrics", "--model-logs", str(p), "--retain-logs", str(p), "--json")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().splitlines() == [
+        f"error: {p}: section 'eval_log_forget.json' field 'avg_gt_loss' index '0': expected a finite number, "
+        "got \"abc\""]

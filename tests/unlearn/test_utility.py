@@ -7,7 +7,7 @@ import json
 import pytest
 
 from modelworks.errors import UserError
-from modelworks.unlearn.utility import bleu, load_mc_jsonl, multiple_choice_accuracy, rep_n
+from modelworks.unlearn.utility import bleu, load_mc_jsonl, load_nlg_jsonl, multiple_choice_accuracy, rep_n
 
 
 def test_rep3_hand_example():
@@ -58,3 +58,34 @@ def test_utility_cli(cli, tmp_path):
     p.write_text('{"ref": "x"}\n')
     res = cli("unlearn", "utility", "--nlg", str(p))
     assert res.returncode == 2 and ":1: needs keys reference and generation" in res.stderr
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"question": "q", "choices": ["a", "b"], "answer": "x"}, "key 'answer' must be an integer index"),
+    ({"question": "q", "choices": ["a", "b"], "answer": 1.7}, "key 'answer' must be an integer index"),
+    ({"question": "q", "choices": ["a", "b"], "answer": True}, "key 'answer' must be an integer index"),
+    ({"question": "q", "choices": ["a", "b"], "answer": -1}, "key 'answer' must be an integer index"),
+    ({"question": "q", "choices": ["a", None], "answer": 0}, "key 'choices' must be a non-empty list of non-empty"),
+    ({"question": "q", "choices": ["a", ""], "answer": 0}, "key 'choices' must be a non-empty list of non-empty"),
+    ({"question": "q", "choices": [], "answer": 0}, "key 'choices' must be a non-empty list"),
+    ({"question": None, "choices": ["a"], "answer": 0}, "key 'question' must be a string, got null"),
+], ids=["string", "float", "bool", "negative", "null_choice", "empty_choice", "no_choices", "null_question"])
+def test_mc_bad_values(tmp_path, row, message):
+    p = tmp_path / "mc.jsonl"
+    p.write_text(json.dumps({"question": "ok", "choices": ["a"], "answer": 0}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(UserError, match=f"mc.jsonl:2: {message}"):
+        load_mc_jsonl(p)
+
+
+def test_nlg_bad_files(tmp_path, cli):
+    p = tmp_path / "nlg.jsonl"
+    p.write_text("\n")
+    with pytest.raises(UserError, match="nlg.jsonl: no reference/generation pairs"):
+        load_nlg_jsonl(p)
+    p.write_text(json.dumps({"reference": "a b", "generation": None}) + "\n")
+    with pytest.raises(UserError, match="nlg.jsonl:1: key 'generation' must be a string, got null"):
+        load_nlg_jsonl(p)
+    p.write_text("")
+    res = cli("unlearn", "utility", "--nlg", str(p))
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        f"error: {p}: no reference/generation pairs in the file"]

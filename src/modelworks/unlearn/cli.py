@@ -70,6 +70,9 @@ def memo_cmd(
 
     if mode not in ("suffix", "prefix"):
         raise UserError(f"--mode must be suffix or prefix, got '{mode}'")
+    for name, value in (("--step", step), ("--max-new-tokens", max_new_tokens), ("--batch-size", batch_size)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
     if not data.is_file():
         raise UserError(f"data file not found: {data}")
     try:
@@ -82,7 +85,13 @@ def memo_cmd(
     else:
         if not isinstance(raw, list) or not all(isinstance(r, dict) and "question" in r and "answer" in r for r in raw):
             raise UserError(f"{data}: expected a JSON array of rows with keys question and answer")
+        for i, r in enumerate(raw):
+            bad = next((k for k in ("question", "answer") if not isinstance(r[k], str)), None)
+            if bad is not None:
+                raise UserError(f"{data}: row {i} key '{bad}' must be a string, got {json.dumps(r[bad])[:60]}")
         rows = [{"question": r["question"], "answers": {"answer": r["answer"]}} for r in raw]
+    if not rows:
+        raise UserError(f"{data}: no rows to score (the file holds an empty array)")
     chat = get_model(f"hf/{model}")
     tmpl = QATemplate()
     prompt_of = (lambda q: tmpl.prompt(q) + tmpl.answer_start) if template else None
@@ -122,6 +131,9 @@ def invert_cmd(
     from modelworks.unlearn.inverted import invert_with_chat, load_template, offline_invert
     from modelworks.unlearn.tofu import check_forget_split, load_split, retain_split_for
 
+    if n < 1:
+        raise UserError(f"--n must be at least 1, got {n}")
+    _check_out_file(out)
     rows = load_split(data, split)
     check_forget_split(rows, f"{data}/{split}")
     if source == "offline":
@@ -142,11 +154,26 @@ def invert_cmd(
     typer.echo(json.dumps({"out": str(out), "rows": len(res), "answers": sum(len(r["inverted"]) for r in res)}))
 
 
+def _check_out_file(out: Path) -> None:
+    """--out names a file that can be written: not a directory, not under a file."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give the path of a JSON file")
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"--out {out}: {blocker} is a file, not a folder")
+
+
 def _load(config: Path, overrides: list[str]):
     from modelworks.config import load_config
     from modelworks.unlearn.config import UnlearnConfig
+    from modelworks.unlearn.recipe import check_device
 
-    return load_config(UnlearnConfig, config, overrides)
+    cfg = load_config(UnlearnConfig, config, overrides)
+    try:
+        check_device(cfg.device)
+    except UserError as exc:
+        raise UserError(f"{config}: {exc}") from None
+    return cfg
 
 
 @app.command("run")
@@ -197,7 +224,7 @@ def utility_cmd(
     nlg: Path | None = typer.Option(None, "--nlg", help="JSONL: reference, generation (BLEU, Rep-3)"),
 ) -> None:
     """NLU / NLG utility: log-likelihood multiple-choice accuracy, BLEU and Rep-3."""
-    from modelworks.unlearn.utility import bleu, load_mc_jsonl, multiple_choice_accuracy, rep_n
+    from modelworks.unlearn.utility import bleu, load_mc_jsonl, load_nlg_jsonl, multiple_choice_accuracy, rep_n
 
     if mc is None and nlg is None:
         raise UserError("give --mc FILE (with --model) and/or --nlg FILE")
@@ -210,13 +237,7 @@ def utility_cmd(
         rows = load_mc_jsonl(mc)
         out["mc"] = multiple_choice_accuracy(load_causal_lm(model), load_tokenizer(model, padding_side="right"), rows)
     if nlg is not None:
-        from modelworks.jsonl import read_jsonl
-
-        pairs = []
-        for where, r in read_jsonl(nlg, "NLG file"):
-            if "reference" not in r or "generation" not in r:
-                raise UserError(f"{where}: needs keys reference and generation")
-            pairs.append((r["reference"], r["generation"]))
+        pairs = load_nlg_jsonl(nlg)
         gens = [g for _, g in pairs]
         out["nlg"] = {"bleu": bleu([r for r, _ in pairs], gens), "rep3": rep_n(gens, 3), "n": len(pairs)}
     typer.echo(json.dumps(out))

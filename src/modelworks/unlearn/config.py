@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -9,6 +11,21 @@ from modelworks.errors import ConfigError
 
 __all__ = ["DataConfig", "ModelConfig", "FinetuneConfig", "InvertConfig", "MemoConfig", "UnlearnStageConfig",
            "TemplateConfig", "UnlearnConfig"]
+
+
+def _at_least(cfg: object, minimum: int, *keys: str) -> None:
+    for key in keys:
+        value = getattr(cfg, key)
+        if value is not None and value < minimum:
+            raise ConfigError(f"key '{key}' must be at least {minimum}, got {value}")
+
+
+def _finite(cfg: object, *keys: str, positive: bool = False) -> None:
+    """Each key is a finite number (NaN and inf rejected), > 0 with ``positive`` else >= 0."""
+    for key in keys:
+        value = getattr(cfg, key)
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise ConfigError(f"key '{key}' must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
 
 
 @dataclass
@@ -26,8 +43,28 @@ class DataConfig:
         name = self.forget_split
         if not (name.startswith("forget") and name[6:].isdigit()):
             raise ConfigError(f"key 'forget_split' must look like forgetNN (forget01, forget05, forget10), got {name!r}")
-        if self.eval_size < 1:
-            raise ConfigError("key 'eval_size' must be positive")
+        _at_least(self, 1, "eval_size", "max_retain_authors", "author_size", "retain_eval_size")
+        if self.source == "generated":
+            self._check_generated(name)
+
+    def _check_generated(self, name: str) -> None:
+        from modelworks.unlearn.tofu_generator import _TEMPLATES, forget_percentages
+
+        _at_least(self, 2, "n_authors")
+        _at_least(self, 1, "questions_per_author")
+        if self.questions_per_author > len(_TEMPLATES):
+            raise ConfigError(f"key 'questions_per_author' must be at most {len(_TEMPLATES)} with source 'generated', "
+                              f"got {self.questions_per_author}")
+        pct = int(name[6:])
+        if pct not in (1, 5, 10):
+            raise ConfigError(f"key 'forget_split' must be forget01, forget05 or forget10 with source 'generated', "
+                              f"got {name!r}")
+        have = forget_percentages(self.n_authors)
+        if pct not in have:
+            splits = ", ".join(f"forget{p:02d}" for p in have) or "none"
+            raise ConfigError(f"key 'n_authors' ({self.n_authors}) must be a multiple of {100 // math.gcd(pct, 100)} "
+                              f"for data.forget_split {name} ({pct}% of the authors must be a whole number; "
+                              f"{self.n_authors} authors allow: {splits})")
 
 
 @dataclass
@@ -40,6 +77,12 @@ class ModelConfig:
     vocab_size: int = 512
     seed: int = 0
 
+    def __post_init__(self) -> None:  # the same checks as models.TinyLMConfig, at load time
+        _at_least(self, 1, "layers", "hidden", "heads")
+        _at_least(self, 8, "vocab_size")
+        if self.hidden % self.heads:
+            raise ConfigError(f"key 'hidden' ({self.hidden}) must be divisible by 'heads' ({self.heads})")
+
 
 @dataclass
 class FinetuneConfig:
@@ -51,6 +94,13 @@ class FinetuneConfig:
     target_rouge: float = 0.9  # stop once forget ROUGE-L recall reaches this
     check_every: int = 5
     max_length: int = 160
+
+    def __post_init__(self) -> None:
+        _at_least(self, 0, "pretrain_epochs")
+        _at_least(self, 1, "epochs", "batch_size", "check_every")
+        _at_least(self, 2, "max_length")  # a prompt token and an answer token
+        _finite(self, "lr", positive=True)
+        _finite(self, "target_rouge")
 
 
 @dataclass
@@ -67,8 +117,7 @@ class InvertConfig:
     def __post_init__(self) -> None:
         if self.source == "meow_file" and not self.file:
             raise ConfigError("key 'file' is required when invert.source is meow_file")
-        if self.k < 1 or self.n < 1:
-            raise ConfigError("keys 'n' and 'k' must be at least 1")
+        _at_least(self, 1, "n", "k")
 
 
 @dataclass
@@ -78,6 +127,9 @@ class MemoConfig:
     max_new_tokens: int = 200
     batch_size: int = 64
     use_template: bool = True  # prompt with the QA template (our models know only that layout)
+
+    def __post_init__(self) -> None:
+        _at_least(self, 1, "step", "max_new_tokens", "batch_size")
 
 
 @dataclass
@@ -101,8 +153,14 @@ class UnlearnStageConfig:
     def __post_init__(self) -> None:
         if self.retain_loss not in (None, "none", "nll", "kl"):
             raise ConfigError(f"key 'retain_loss' must be one of none, nll, kl, got {self.retain_loss!r}")
-        if self.epochs <= 0 or self.batch_size < 1:
-            raise ConfigError("keys 'epochs' and 'batch_size' must be positive")
+        from modelworks.train.config import OPTIMIZERS
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"key 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _finite(self, "epochs", "lr", "beta", positive=True)
+        _finite(self, "weight_decay", "warmup_epochs", "forget_weight", "retain_weight")
+        _at_least(self, 1, "batch_size")
+        _at_least(self, 0, "eval_every", "probe_every")
 
 
 @dataclass
@@ -124,3 +182,8 @@ class UnlearnConfig:
     memo: MemoConfig = field(default_factory=MemoConfig)
     unlearn: UnlearnStageConfig = field(default_factory=UnlearnStageConfig)
     template: TemplateConfig = field(default_factory=TemplateConfig)
+
+    def __post_init__(self) -> None:
+        _at_least(self, 0, "threads")
+        if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device):
+            raise ConfigError(f"key 'device' must be cpu, cuda, cuda:N or mps, got {self.device!r}")

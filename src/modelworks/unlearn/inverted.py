@@ -18,6 +18,7 @@ script), the lowest (``smallest``) or ``random``.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -103,6 +104,9 @@ def load_meow_inverted(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(r, dict) or "question" not in r or "undesired_answer" not in r:
             raise UserError(f"{p}: row {i} lacks key 'question' or 'undesired_answer' (not a MEOW file?)")
         keys = sorted((k for k in r if re.fullmatch(r"answer_\d+", k)), key=lambda k: int(k[7:]))
+        bad = next((k for k in ("question", "undesired_answer", *keys) if not isinstance(r[k], str)), None)
+        if bad is not None:
+            raise UserError(f"{p}: row {i} key '{bad}' must be a string, got {json.dumps(r[bad])[:60]}")
         inverted, memo = [], []
         for k in keys:
             if not str(r[k]).strip():

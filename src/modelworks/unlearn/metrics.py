@@ -25,6 +25,8 @@ templated question, so ``exp(-loss)`` is the length-normalised answer probabilit
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,24 +58,69 @@ TruthRatioVariant = Literal["tofu", "meow"]
 
 
 def load_eval_log(path: str | Path, need_forget: bool = True) -> dict[str, dict[str, Any]]:
-    """Read an ``eval_log_aggregated.json``-style file, checking sections and fields (one-line errors)."""
+    """Read an ``eval_log_aggregated.json``-style file, checking sections, fields, indices and values.
+
+    Every field of a section must hold the same index keys (values are matched by index, never by
+    position), each value a finite number, or for ``average_perturb_loss`` a non-empty list of
+    finite numbers of one length per section. Errors are one line naming file, section, field, index.
+    """
     p = Path(path)
     data = read_json(p, "eval log")
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected a JSON object with sections {', '.join(SECTIONS)}")
-    needed = [s for s in SECTIONS if need_forget or s != "eval_log_forget.json"]
-    for section in needed:
+    for section in SECTIONS:
         if section not in data:
-            raise UserError(f"{p}: missing section '{section}' (found: {', '.join(data) or 'none'})")
+            if need_forget or section != "eval_log_forget.json":
+                raise UserError(f"{p}: missing section '{section}' (found: {', '.join(data) or 'none'})")
+            continue
         for field in FIELDS:
             values = data[section].get(field) if isinstance(data[section], dict) else None
             if not isinstance(values, dict) or not values:
                 raise UserError(f"{p}: section '{section}' has no per-index mapping '{field}'")
+        _check_section(p, section, data[section])
     return data
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_section(p: Path, section: str, sec: dict[str, Any]) -> None:
+    first = FIELDS[0]
+    index = sec[first]
+    n_pert = None
+    for field in FIELDS:
+        where = f"{p}: section '{section}' field '{field}'"
+        keys = sec[field]
+        if keys.keys() != index.keys():
+            extra = next((k for k in keys if k not in index), None)
+            if extra is not None:
+                raise UserError(f"{where} has index '{extra}', which '{first}' lacks (fields must share their indices)")
+            lacking = next(k for k in index if k not in keys)
+            raise UserError(f"{where} lacks index '{lacking}', which '{first}' has (fields must share their indices)")
+        for i, v in keys.items():
+            if field != "average_perturb_loss":
+                if not _is_number(v):
+                    raise UserError(f"{where} index '{i}': expected a finite number, got {_short(v)}")
+                continue
+            if not (isinstance(v, list) and v and all(_is_number(x) for x in v)):
+                raise UserError(f"{where} index '{i}': expected a non-empty list of finite numbers, got {_short(v)}")
+            if n_pert is None:
+                n_pert = (i, len(v))
+            elif len(v) != n_pert[1]:
+                raise UserError(f"{where} index '{i}' has {len(v)} values, index '{n_pert[0]}' has {n_pert[1]} "
+                                "(every index needs the same number of perturbed answers)")
+
+
+def _short(v: Any) -> str:
+    return json.dumps(v)[:60]  # as the file spells it: null, NaN, "abc"
+
+
 def _values(section: dict[str, Any], field: str) -> np.ndarray:
-    return np.array(list(section[field].values()), dtype=np.float64)
+    # aligned by index key: every field is read in the index order of the first field present
+    order = section[next(f for f in FIELDS if f in section)]
+    values = section[field]
+    return np.array([values[i] for i in order], dtype=np.float64)
 
 
 def truth_ratio(para_loss: Any, perturb_losses: Any, variant: TruthRatioVariant = "tofu") -> np.ndarray:

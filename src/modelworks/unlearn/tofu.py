@@ -81,7 +81,11 @@ def _check(rows: list[Any], split: str, where: str) -> list[dict[str, Any]]:
         missing = [k for k in keys if k not in row]
         if missing:
             raise UserError(f"{where}: row {i} lacks key '{missing[0]}' (a {split} row needs {', '.join(keys)})")
-        if "perturbed_answer" in keys and not (isinstance(row["perturbed_answer"], list) and row["perturbed_answer"]):
+        for key in (*keys, "paraphrased_answer", "paraphrased_question"):
+            if key in row and key != "perturbed_answer" and not isinstance(row[key], str):
+                raise UserError(f"{where}: row {i} key '{key}' must be a string, got {json.dumps(row[key])[:60]}")
+        pert = row.get("perturbed_answer")
+        if "perturbed_answer" in keys and not (isinstance(pert, list) and pert and all(isinstance(a, str) for a in pert)):
             raise UserError(f"{where}: row {i} key 'perturbed_answer' must be a non-empty list of strings")
     return rows
 

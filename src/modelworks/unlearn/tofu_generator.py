@@ -168,11 +168,15 @@ def generate_tofu(out_dir: str | Path, n_authors: int = 20, questions_per_author
         raise UserError(f"n_authors must be at least 2 (got {n_authors})")
     if not 1 <= questions_per_author <= len(_TEMPLATES):
         raise UserError(f"questions_per_author must be between 1 and {len(_TEMPLATES)}")
+    out = Path(out_dir)
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        what = f"{out} is" if blocker == out else f"{out}: {blocker} is"
+        raise UserError(f"{what} a file, not a folder (give a directory to write the TOFU split files into)")
     rng = random.Random(seed)
     used: set[str] = set()
     authors = [_author(rng, used) for _ in range(n_authors)]
     rows = [r for a in authors for r in _qa_rows(a, rng, questions_per_author)]
-    out = Path(out_dir)
 
     def write(name: str, data: list[dict]) -> None:
         atomic_write_text(out / f"{name}.json", json.dumps(data, ensure_ascii=False, indent=0) + "\n")

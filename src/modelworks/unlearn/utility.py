@@ -13,27 +13,56 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from modelworks.errors import UserError, require
 from modelworks.jsonl import read_jsonl
 
-__all__ = ["load_mc_jsonl", "multiple_choice_accuracy", "bleu", "rep_n", "mauve_score"]
+__all__ = ["load_mc_jsonl", "load_nlg_jsonl", "multiple_choice_accuracy", "bleu", "rep_n", "mauve_score"]
 
 
 def load_mc_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Multiple-choice rows: ``question`` a string, ``choices`` non-empty strings, ``answer`` an index into them."""
     p = Path(path)
     rows = []
     for where, r in read_jsonl(p, "multiple-choice file"):
         if not all(k in r for k in ("question", "choices", "answer")):
             raise UserError(f"{where}: needs keys question, choices, answer")
-        if not isinstance(r["choices"], list) or not (0 <= int(r["answer"]) < len(r["choices"])):
-            raise UserError(f"{where}: key 'answer' must index into 'choices'")
+        if not isinstance(r["question"], str):
+            raise UserError(f"{where}: key 'question' must be a string, got {_short(r['question'])}")
+        choices = r["choices"]
+        if not (isinstance(choices, list) and choices and all(isinstance(c, str) and c.strip() for c in choices)):
+            raise UserError(f"{where}: key 'choices' must be a non-empty list of non-empty strings, got {_short(choices)}")
+        answer = r["answer"]
+        if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
+            raise UserError(f"{where}: key 'answer' must be an integer index into 'choices' "
+                            f"(0 to {len(choices) - 1}), got {_short(answer)}")
         rows.append(r)
     if not rows:
         raise UserError(f"{p}: no questions in the file")
     return rows
+
+
+def load_nlg_jsonl(path: str | Path) -> list[tuple[str, str]]:
+    """(reference, generation) string pairs of a JSONL file, at least one."""
+    p = Path(path)
+    pairs = []
+    for where, r in read_jsonl(p, "NLG file"):
+        if "reference" not in r or "generation" not in r:
+            raise UserError(f"{where}: needs keys reference and generation")
+        for key in ("reference", "generation"):
+            if not isinstance(r[key], str):
+                raise UserError(f"{where}: key '{key}' must be a string, got {_short(r[key])}")
+        pairs.append((r["reference"], r["generation"]))
+    if not pairs:
+        raise UserError(f"{p}: no reference/generation pairs in the file")
+    return pairs
+
+
+def _short(value: Any) -> str:
+    return json.dumps(value)[:60]
 
 
 def multiple_choice_accuracy(model, tokenizer, rows: list[dict[str, Any]], template=None, normalize: bool = False,
@@ -50,7 +79,7 @@ def multiple_choice_accuracy(model, tokenizer, rows: list[dict[str, Any]], templ
     for r in rows:
         n = len(r["choices"])
         scores = [-losses[k + j] * (1 if normalize else counts[k + j]) for j in range(n)]
-        correct += int(max(range(n), key=lambda j: scores[j]) == int(r["answer"]))
+        correct += int(max(range(n), key=lambda j: scores[j]) == r["answer"])
         k += n
     return {"accuracy": correct / len(rows), "n": float(len(rows))}
 
