@@ -59,3 +59,37 @@ def test_icews14_cli_pair_recency(cli, shared_data):
     assert r.returncode == 0, r.stderr
     f = json.loads(r.stdout)["time_aware_filtered"]
     assert [round(f[k], 3) for k in ("hits@1", "hits@3", "hits@10")] == pytest.approx([0.281, 0.394, 0.475], abs=0.003)
+
+
+def test_export_checks_every_argument_before_writing(cli, syn, tmp_path):
+    out = tmp_path / "jsonl"
+    assert cli("tkg", "export", "--data", str(syn), "--out", str(out), "--split", "test", "--limit", "2").returncode == 0
+    before = (out / "test.jsonl").read_text()
+    _one_line_error(cli("tkg", "export", "--data", str(syn), "--out", str(out), "--split", "test", "--limit", "-3"),
+                    "--limit", "-3")
+    assert (out / "test.jsonl").read_text() == before  # the earlier export is untouched
+    _one_line_error(cli("tkg", "export", "--data", str(syn), "--out", str(out), "--split", "train", "--split", "bogus"),
+                    "--split 'bogus'")
+    assert not (out / "train.jsonl").exists()  # no split is written when a later one is bad
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    _one_line_error(cli("tkg", "export", "--data", str(syn), "--out", str(afile), "--split", "test"), str(afile))
+    assert afile.read_text() == "keep"
+
+
+def test_missing_data_dir_is_an_error(cli, syn, tmp_path):
+    _one_line_error(cli("tkg", "baseline", "--data", "ICEWS14", "--data-dir", str(tmp_path / "nope")),
+                    "data directory not found", str(tmp_path / "nope"))
+    _one_line_error(cli("tkg", "stats", "--data", str(syn), "--data-dir", str(tmp_path / "nope")),
+                    "data directory not found")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--limit", "-2"], "--limit"),
+    (["--beams", "0"], "--beams"),
+    (["--split", "bogus"], "--split 'bogus'"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--device", "gpu"], "--device"),
+])
+def test_llm_eval_bad_arguments_fail_before_loading_the_model(cli, syn, tmp_path, args, needle):
+    _one_line_error(cli("tkg", "llm-eval", "--data", str(syn), "--model", str(tmp_path / "no-model"), *args), needle)

@@ -1,6 +1,10 @@
 import pytest
 
-from modelworks.tkg.decoding import EntityTrie, constrained_beam_search
+from modelworks.errors import UserError
+from modelworks.tkg.decoding import EntityTrie, constrained_beam_search, evaluate_llm
+from modelworks.tkg.prompts import PromptConfig
+
+from ._graphs import chain_graph
 
 NAMES = ["China", "Chile", "Japan", "Japan_Airlines", "Citizen_(Nigeria)", "Iran", "Iraq"]
 
@@ -72,3 +76,20 @@ def test_evaluate_llm_on_synthetic(tiny_lm_dir, tmp_path):
         assert res["queries"] == 4
         for setting in ("raw", "time_aware_filtered"):
             assert 0.0 <= res[setting]["hits@1"] <= res[setting]["hits@3"] <= 1.0
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"beams": 0}, "--beams"), ({"batch_size": 0}, "--batch-size"), ({"limit": -2}, "--limit"),
+    ({"split": "bogus"}, "--split"), ({"device": "gpu"}, "--device"),
+])
+def test_evaluate_llm_checks_arguments_before_loading_the_model(tmp_path, kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        evaluate_llm(chain_graph(), str(tmp_path / "no-model"), PromptConfig(history=2), **kwargs)
+
+
+def test_evaluate_llm_rejects_cuda_without_a_gpu(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="no such CUDA GPU"):
+        evaluate_llm(chain_graph(), str(tmp_path / "no-model"), PromptConfig(history=2), device="cuda")

@@ -149,6 +149,11 @@ def test_config_errors():
         EventGeneratorConfig(graph_window=-1)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainSettings(label_smoothing=1.0)
+    for bad in ({"max_minutes": -1}, {"max_minutes": 0}, {"max_minutes": float("nan")}, {"lr": float("nan")},
+                {"weight_decay": -0.1}, {"max_examples_per_epoch": -1}):
+        with pytest.raises(ConfigError, match=f"key '{next(iter(bad))}'"):
+            TrainSettings(**bad)
+    assert TrainSettings(max_examples_per_epoch=0).max_examples_per_epoch == 0  # 0 = every query
 
 
 def test_name_features_add_projected_name_vectors(tmp_path, monkeypatch):

@@ -62,3 +62,10 @@ def test_bad_prompt_config():
         PromptConfig(style="index")
     with pytest.raises(ConfigError, match="reverse"):
         PromptConfig(reverse="backwards")
+
+
+def test_bad_limit_or_split_is_a_user_error():
+    with pytest.raises(UserError, match="--limit"):
+        list(iter_prompts(chain_graph(), "test", PromptConfig(history=2), limit=-1))
+    with pytest.raises(UserError, match="--split 'dev'"):
+        list(iter_prompts(chain_graph(), "dev", PromptConfig(history=2)))

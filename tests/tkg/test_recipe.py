@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from modelworks.config import load_config
-from modelworks.errors import ConfigError
+from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.recipe import TKGRunConfig, run_recipe
 from modelworks.tkg.synthetic import SyntheticConfig, generate_synthetic
 
@@ -114,3 +114,33 @@ def test_optional_features_run_ablate_and_reload(tmp_path, monkeypatch, override
     with torch.no_grad():
         logp = model(*_batch(ex, np.arange(5)))
     assert logp.argmax(1).tolist() == [r["top10"][0] for r in rows[:5]]
+
+
+TINY = Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml"
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("data.path=NOPE", "key 'data.path' is set together with 'synthetic'"),
+    ("ablations=[{name: x, history: -1}]", "key 'ablations[0].history' must be positive"),
+    ("ablations=[{name: x}, {name: y, reverse: sideways}]", "key 'ablations[1].reverse'"),
+    ("rule_history=-5", "key 'rule_history' must be >= 0"),
+    ("rule_prior.history=-1", "key 'rule_prior.history' must be positive"),
+    ("train.max_minutes=-1", "key 'train.max_minutes' must be a positive number"),
+    ("train.max_minutes=0", "key 'train.max_minutes' must be a positive number"),
+    ("train.max_examples_per_epoch=-1", "key 'train.max_examples_per_epoch' must be >= 0"),
+    ("ablation_train={max_minutes: -1}", "key 'ablation_train.max_minutes'"),
+])
+def test_config_errors_name_the_file_and_dotted_key(override, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(TKGRunConfig, TINY, [override])
+    msg = str(err.value)
+    assert msg.startswith(f"{TINY}: ") and needle in msg and "\n" not in msg and "data.data" not in msg
+
+
+def test_missing_data_fails_before_the_run_folder_exists(tmp_path):
+    missing = load_config(TKGRunConfig, TINY, ["data={path: NOPE, synthetic: null}"])
+    with pytest.raises(UserError, match="key 'data.path': TKG data folder not found: NOPE"):
+        run_recipe(missing, out=tmp_path / "run")
+    with pytest.raises(UserError, match="data directory not found"):
+        run_recipe(load_config(TKGRunConfig, TINY), out=tmp_path / "run", data_dir=str(tmp_path / "nope"))
+    assert not (tmp_path / "run").exists()

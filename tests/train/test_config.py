@@ -38,6 +38,13 @@ def test_shipped_configs_exist():
     (["parallel=dp=2,pp=2"], "parallel"),
     (["optimizer=adam"], "optimizer"),
     (["lr=0"], "lr"),
+    (["lr=.nan"], "key 'lr' must be a positive number, got nan"),
+    (["weight_decay=-1"], "key 'weight_decay' must be >= 0"),
+    (["max_grad_norm=.nan"], "key 'max_grad_norm' must be >= 0"),
+    (["model=tiny:layers=-1"], "key 'model': tiny option 'layers' must be positive, got -1"),
+    (["model=tiny:layers=two"], "tiny option 'layers' expects an integer"),
+    (["model=tiny:hidden=64,heads=3"], "key 'model': tiny option 'hidden' (64) must be divisible"),
+    (["model=tiny:tie_embeddings=maybe"], "tiny option 'tie_embeddings' expects true or false"),
     (["min_lr_ratio=1.0"], "min_lr_ratio"),
     (["peft.method=prompt", "grad_checkpointing=true"], "grad_checkpointing"),
     (["peft.merge=true", "peft.method=ia3"], "merge"),
@@ -102,6 +109,17 @@ def test_deepspeed_backend_needs_its_extra(tmp_path):
             fit(load_config(TrainConfig, None, ["parallel=deepspeed", "data=[builtin:text]", f"out={tmp_path}"]))
     else:  # pragma: no cover - only where the extra is installed
         pytest.skip("deepspeed is installed; this checks the message shown without it")
+
+
+def test_cuda_without_a_gpu_is_a_user_error(tmp_path, monkeypatch):
+    import torch
+
+    from modelworks.train import fit
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="key 'device' is cuda but no CUDA GPU is visible"):
+        fit(load_config(TrainConfig, None, ["device=cuda", "data=[builtin:text]", f"out={tmp_path / 'run'}"]))
+    assert not (tmp_path / "run").exists()
 
 
 def test_tensor_parallel_rejects_a_model_without_llama_blocks(monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from modelworks.errors import UserError
@@ -78,3 +80,38 @@ def test_read_records_errors_name_file_and_line(tmp_path):
     with pytest.raises(UserError, match="not found"):
         read_records([str(tmp_path / "none.jsonl")])
     assert len(read_records(["builtin:instruction"])) == 256
+
+
+@pytest.mark.parametrize("fmt,line,needle", [
+    ("text", '{"txt": "x"}', "record has no field 'text' (fields: txt)"),
+    ("text", '{"text": null}', "field 'text' must be a string, got null"),
+    ("text", '{"text": ["a", "b"]}', "field 'text' must be a string, got a list"),
+    ("instruction", '{"prompt": "Add 2 and 3.", "response": 5}', "field 'response' must be a string, got a number"),
+    ("chat", '{"messages": []}', "field 'messages' must be a non-empty list"),
+    ("chat", '{"messages": [{"role": "user", "content": null}]}', "field 'messages[0].content' must be a string"),
+    ("chat", '{"messages": ["hi"]}', "field 'messages[0]' must be a {role, content} object"),
+])
+def test_read_records_checks_fields_naming_file_and_line(tmp_path, fmt, line, needle):
+    good = {"text": '{"text": "ok"}', "instruction": '{"prompt": "p", "response": "r"}',
+            "chat": '{"messages": [{"role": "user", "content": "hi"}]}'}[fmt]
+    p = tmp_path / "d.jsonl"
+    p.write_text(f"{good}\n\n{line}\n")
+    with pytest.raises(UserError) as err:
+        read_records([str(p)], TrainConfig(data_format=fmt))
+    assert str(err.value).startswith(f"{p}:3: {needle}")  # file:line (blank lines counted) and the field
+    assert len(read_records([str(p)])) == 2  # without a config: only the JSON is checked
+
+
+def test_tokenize_rejects_non_string_fields(tok):
+    with pytest.raises(UserError, match="data record 2: field 'text' must be a string, got null"):
+        tokenize_records([{"text": "ok"}, {"text": None}], tok, TrainConfig())
+
+
+def test_fit_reports_a_bad_record_before_creating_the_run_folder(tmp_path):
+    from modelworks.train import fit
+
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"text": "ok"}\n{"txt": "x"}\n')
+    with pytest.raises(UserError, match=re.escape(f"{p}:2: record has no field 'text'")):
+        fit(TrainConfig(data=[str(p)], out=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()

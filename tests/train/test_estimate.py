@@ -45,3 +45,25 @@ def test_estimate_within_15_percent_of_measured_peak(optimizer):
     r = measure({"optimizer": optimizer, "layers": 8, "hidden": 768, "heads": 12, "vocab": 8192, "threads": 1,
                  "steps": 2})
     assert abs(r["estimate_mb"] - r["peak_mb"]) / r["peak_mb"] <= 0.15, r
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"seq": -1}, "--seq must be >= 1, got -1"),
+    ({"batch": 0}, "--batch must be >= 1, got 0"),
+    ({"dp": 0}, "--dp must be >= 1, got 0"),
+    ({"zero": 5}, "--zero must be one of 0, 1, 2, 3, got 5"),
+    ({"params": -1.0}, "--params must be a positive number, got -1.0"),
+    ({"params": float("nan")}, "--params must be a positive number, got nan"),
+])
+def test_each_bad_argument_is_named_on_its_own(kwargs, message):
+    from modelworks.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        estimate_memory(**{"params": 7e9, **kwargs})
+    assert str(err.value) == message
+
+
+def test_estimate_cli_rejects_a_negative_sequence(cli):
+    bad = cli("train", "estimate", "--params", "7e9", "--seq", "-1", "--json")
+    assert bad.returncode == 2 and "--seq must be >= 1" in bad.stderr and not bad.stdout
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -16,13 +16,13 @@ app = typer.Typer(
 
 
 def _dataset(data: str, data_dir: str | None):
+    from modelworks.paths import data_root, find_data_root
     from modelworks.tkg.datasets import load_tkg
 
+    root = data_root(data_dir) if data_dir else None  # a --data-dir that does not exist is an error
     p = Path(data)
     if not p.is_dir():
-        from modelworks.paths import find_data_root
-
-        root = find_data_root(data_dir)
+        root = root or find_data_root()
         cand = root / "tkg" / data if root else None
         if cand is None or not cand.is_dir():
             raise UserError(f"TKG data folder not found: {data} (give a folder with train/valid/test.txt, "
@@ -90,14 +90,19 @@ def export(
     data_dir: str = typer.Option(None, "--data-dir"),
 ) -> None:
     """Export instruction JSONL (prompt/response) for `modelworks train data_format=instruction` (LoRA as in the paper)."""
-    from modelworks.tkg.prompts import PromptConfig, export_jsonl
+    from modelworks.tkg.prompts import PromptConfig, check_split, export_jsonl
 
     cfg = PromptConfig(history=history, style=style, reverse=reverse, augment=not no_augment,
                        template_file=str(template) if template else None)
+    for split in splits:  # every argument is checked before any file is written
+        check_split(split)
+    if limit < 0:
+        raise UserError(f"--limit must be >= 0 (0 = all), got {limit}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder (it holds one <split>.jsonl per split)")
+    cfg.template()  # a missing or malformed --template
     ds = _dataset(data, data_dir)
     for split in splits:
-        if split not in ("train", "valid", "test"):
-            raise UserError(f"unknown --split '{split}'; choose from train, valid, test")
         n = export_jsonl(ds, split, out / f"{split}.jsonl", cfg, limit=limit)
         typer.echo(f"wrote {n} prompts to {out / f'{split}.jsonl'}")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from modelworks.errors import UserError
+
 __all__ = ["EntityTrie", "constrained_beam_search", "evaluate_llm"]
 
 _END = -1
@@ -134,22 +136,41 @@ def constrained_beam_search(model, tokenizer, prompts: Sequence[str], tries: Ent
     return [sorted(f, key=lambda x: -x[1])[:beams] for f in finished]
 
 
+def _check_device(device: str) -> str:
+    """``device`` when it is auto, cpu, cuda or cuda:N and a requested GPU is visible; else a :class:`UserError`."""
+    if device in ("auto", "cpu"):
+        return device
+    index = device.partition(":")[2]
+    if not (device == "cuda" or (device.startswith("cuda:") and index.isdigit())):
+        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count <= int(index or 0):
+        raise UserError(f"--device {device}: no such CUDA GPU is visible ({count} found); use --device cpu or auto")
+    return device
+
+
 def evaluate_llm(ds, model_dir: str, cfg, split: str = "test", beams: int = 10, limit: int = 200,
                  batch_size: int = 16, device: str = "auto") -> dict:
     """Prompts -> constrained beam search with a local HF causal LM -> raw and time-aware filtered metrics."""
     from modelworks.env import default_device
     from modelworks.models import load_causal_lm, load_tokenizer
     from modelworks.tkg.metrics import evaluate_rankings, time_aware_filters
-    from modelworks.tkg.prompts import iter_prompts
+    from modelworks.tkg.prompts import check_split, iter_prompts
 
-    dev = default_device(device)
+    check_split(split)  # every argument is checked before the model is loaded
+    for flag, value in (("--beams", beams), ("--batch-size", batch_size)):
+        if value < 1:
+            raise UserError(f"{flag} must be >= 1, got {value}")
+    if limit < 0:
+        raise UserError(f"--limit must be >= 0 (0 = all), got {limit}")
+    dev = default_device(_check_device(device))
     tok = load_tokenizer(model_dir, padding_side="left")
     model = load_causal_lm(model_dir, device=str(dev))
     prompts = list(iter_prompts(ds, split, cfg, limit))
     names = ds.entities
     if tok.eos_token_id is None:
-        from modelworks.errors import UserError
-
         raise UserError(f"{model_dir}: the tokenizer has no eos token to close entity names")
     name_seqs = [list(tok(n, add_special_tokens=False)["input_ids"]) + [tok.eos_token_id] for n in names]
     shared = EntityTrie.build(name_seqs) if cfg.style == "text" else None

@@ -99,8 +99,13 @@ class TrainSettings:
         for key in ("epochs", "batch_size", "threads"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ConfigError(f"key 'lr' must be positive, got {self.lr}")
+        for key in ("lr", "max_minutes"):  # max_minutes becomes a step budget; 0 would still run one step
+            if not (math.isfinite(getattr(self, key)) and getattr(self, key) > 0):
+                raise ConfigError(f"key '{key}' must be a positive number, got {getattr(self, key)}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"key 'weight_decay' must be >= 0, got {self.weight_decay}")
+        if self.max_examples_per_epoch < 0:
+            raise ConfigError(f"key 'max_examples_per_epoch' must be >= 0 (0 = all), got {self.max_examples_per_epoch}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"key 'label_smoothing' must be in [0, 1), got {self.label_smoothing}")
 

@@ -27,6 +27,7 @@ from modelworks.tkg.metrics import Query
 __all__ = ["PromptConfig", "Prompt", "build_prompt", "iter_prompts", "export_jsonl", "DEFAULT_TEMPLATE"]
 
 STYLES = ("text", "text+index")
+SPLITS = ("train", "valid", "test")
 
 DEFAULT_TEMPLATE = (
     "Each line below is an event that happened before the query, oldest first, written as "
@@ -122,8 +123,17 @@ def build_prompt(ds: TKGDataset, table: FactTable, q: Query, ids: list[int], cfg
     return Prompt(q, text, answer, dict(labels), list(ids))
 
 
+def check_split(split: str) -> None:
+    """A :class:`UserError` unless ``split`` is one of the dataset's splits."""
+    if split not in SPLITS:
+        raise UserError(f"unknown --split '{split}'; choose from {', '.join(SPLITS)}")
+
+
 def iter_prompts(ds: TKGDataset, split: str, cfg: PromptConfig, limit: int = 0):
     """Prompts for the queries of ``split`` in time order (both directions), at most ``limit`` (0 = all)."""
+    check_split(split)
+    if limit < 0:
+        raise UserError(f"--limit must be >= 0 (0 = all), got {limit}")
     table = FactTable.from_dataset(ds)
     template, step = cfg.template(), ds.time_step
     n = 0

@@ -36,8 +36,13 @@ class DataConfig:
     synthetic: SyntheticConfig | None = None
 
     def __post_init__(self) -> None:
-        if (self.path is None) == (self.synthetic is None):
-            raise ConfigError("key 'data' needs exactly one of 'path' or 'synthetic'")
+        # the loader puts 'data.' in front of the first key named, so name 'path' (not 'data') first
+        if self.path is not None and self.synthetic is not None:
+            raise ConfigError("key 'path' is set together with 'synthetic': give exactly one of them "
+                              "(override the other with null, e.g. data.synthetic=null)")
+        if self.path is None and self.synthetic is None:
+            raise ConfigError("key 'path' is missing: give exactly one of 'path' (a dataset folder or name) "
+                              "or 'synthetic'")
 
 
 @dataclass
@@ -79,8 +84,13 @@ class TKGRunConfig:
                 raise ConfigError(f"key 'rules' has unknown rule {r!r}; choose from {', '.join(RULES)}")
         if self.topk < 10:
             raise ConfigError(f"key 'topk' must be >= 10, got {self.topk}")
-        for a in self.ablations:
-            EventGeneratorConfig(**{**self.model.__dict__, **_changes(a)})  # validates the combination
+        if self.rule_history < 0:
+            raise ConfigError(f"key 'rule_history' must be >= 0 (0 = unlimited), got {self.rule_history}")
+        for i, a in enumerate(self.ablations):
+            try:  # validates the combination; errors name the ablation's own key
+                EventGeneratorConfig(**{**self.model.__dict__, **_changes(a)})
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace("key '", f"key 'ablations[{i}].", 1)) from None
         if self.rule_prior.tune and ("valid" in self.train_splits or self.eval_split == "valid"):
             raise ConfigError("key 'rule_prior.tune' chooses weights on the valid split, so valid must be neither "
                               "a training split nor the evaluation split")
@@ -92,22 +102,33 @@ def _changes(a: Ablation) -> dict:
     return {k: v for k, v in pairs if v is not None}
 
 
-def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):
-    from modelworks.paths import find_data_root
-    from modelworks.tkg.datasets import load_tkg
-    from modelworks.tkg.synthetic import write_synthetic
+def _data_folder(cfg: TKGRunConfig, data_dir: str | None) -> Path | None:
+    """The folder of ``data.path`` (None for synthetic data); a ``--data-dir`` that does not exist is an error."""
+    from modelworks.paths import data_root, find_data_root
 
+    root = data_root(data_dir) if data_dir else None
     if cfg.data.synthetic is not None:
-        folder = write_synthetic(cfg.data.synthetic, run_dir / "data")
-        return load_tkg(folder, name=f"synthetic(seed={cfg.data.synthetic.seed})")
+        return None
     p = Path(cfg.data.path or "")
     if not p.is_dir():
-        root = find_data_root(data_dir)
+        root = root or find_data_root()
         if root is None or not (root / "tkg" / str(cfg.data.path)).is_dir():
             raise UserError(f"key 'data.path': TKG data folder not found: {cfg.data.path} "
                             "(a folder, or a name under <data root>/tkg/; set --data-dir or MODELWORKS_DATA)")
         p = root / "tkg" / str(cfg.data.path)
-    return load_tkg(p)
+    return p
+
+
+def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):
+    from modelworks.tkg.datasets import load_tkg
+    from modelworks.tkg.synthetic import write_synthetic
+
+    folder = _data_folder(cfg, data_dir)
+    if folder is not None:
+        return load_tkg(folder)
+    syn = cfg.data.synthetic
+    assert syn is not None
+    return load_tkg(write_synthetic(syn, run_dir / "data"), name=f"synthetic(seed={syn.seed})")
 
 
 def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
@@ -194,6 +215,7 @@ def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str |
     from modelworks.tkg.rules import run_rule
 
     seed_everything(cfg.seed)
+    _data_folder(cfg, data_dir)  # a missing dataset fails before the run folder is created
     run = Run.create(f"tkg-{cfg.name}", config=cfg, out=out, seed=cfg.seed)
     with run:
         # 1. prepare

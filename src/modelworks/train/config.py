@@ -17,6 +17,7 @@ Impossible combinations fail when the config is built, with the key and the reas
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -182,16 +183,21 @@ class TrainConfig:
         for key in ("max_steps", "warmup_steps", "eval_every", "save_every"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ConfigError(f"key 'lr' must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):  # NaN passes a plain `lr <= 0`
+            raise ConfigError(f"key 'lr' must be a positive number, got {self.lr}")
+        for key in ("weight_decay", "max_grad_norm"):
+            if not (math.isfinite(getattr(self, key)) and getattr(self, key) >= 0):
+                raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
         if not 0.0 <= self.min_lr_ratio < 1.0:
             raise ConfigError(f"key 'min_lr_ratio' must be in [0, 1), got {self.min_lr_ratio}")
-        if self.max_steps == 0 and self.epochs <= 0:
-            raise ConfigError("key 'epochs' must be positive when max_steps is 0")
+        if self.max_steps == 0 and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ConfigError(f"key 'epochs' must be positive when max_steps is 0, got {self.epochs}")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ConfigError(f"key 'eval_fraction' must be in [0, 1), got {self.eval_fraction}")
-        if self.max_grad_norm < 0:
-            raise ConfigError(f"key 'max_grad_norm' must be >= 0, got {self.max_grad_norm}")
+        if self.model == "tiny" or self.model.startswith("tiny:"):
+            from modelworks.train.modeling import parse_tiny_spec
+
+            parse_tiny_spec(self.model)  # a bad tiny spec fails at load, before the run folder exists
         plan = parse_parallel(self.parallel)
         fused = self.optimizer in FUSED_OPTIMIZERS
         if fused and self.grad_accum > 1:

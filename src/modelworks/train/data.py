@@ -32,6 +32,7 @@ from modelworks.jsonl import read_jsonl
 __all__ = [
     "IGNORE_INDEX",
     "read_records",
+    "check_record",
     "builtin_records",
     "write_jsonl",
     "tokenize_record",
@@ -85,14 +86,21 @@ def _resolve(path: str) -> Path:
     return repo / p if (repo / p).exists() else p
 
 
-def read_records(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """Records from JSONL files (or ``builtin:<kind>``), with one-line errors naming file and line."""
+def read_records(paths: Sequence[str], cfg=None) -> list[dict[str, Any]]:
+    """Records from JSONL files (or ``builtin:<kind>``), with one-line errors naming file and line.
+
+    With ``cfg`` (a :class:`~modelworks.train.TrainConfig`) each record must also hold the fields of
+    ``cfg.data_format`` with the right types (:func:`check_record`), reported as ``<file>:<line>``.
+    """
     records: list[dict[str, Any]] = []
     for spec in paths:
         if spec.startswith("builtin:"):
             records.extend(builtin_records(spec.split(":", 1)[1]))
             continue
-        records.extend(rec for _, rec in read_jsonl(_resolve(spec), "training data file"))
+        for where, rec in read_jsonl(_resolve(spec), "training data file"):
+            if cfg is not None and not _is_tokenized(rec):  # tokenized examples pass through as before
+                check_record(rec, cfg, where)
+            records.append(rec)
     return records
 
 
@@ -100,6 +108,51 @@ def _field(rec: dict[str, Any], name: str, where: str) -> Any:
     if name not in rec:
         raise UserError(f"{where}: record has no field '{name}' (fields: {', '.join(rec) or 'none'})")
     return rec[name]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _text(rec: dict[str, Any], name: str, where: str) -> str:
+    """Field ``name`` of ``rec``, which must be a string (not null, a number or a list)."""
+    value = _field(rec, name, where)
+    if not isinstance(value, str):
+        raise UserError(f"{where}: field '{name}' must be a string, got {_json_type(value)}")
+    return value
+
+
+def _messages(rec: dict[str, Any], name: str, where: str) -> list[dict[str, Any]]:
+    """Field ``name`` of ``rec``: a non-empty list of ``{role, content}`` objects with string values."""
+    messages = _field(rec, name, where)
+    if not isinstance(messages, list) or not messages:
+        raise UserError(f"{where}: field '{name}' must be a non-empty list of {{role, content}} objects, "
+                        f"got {_json_type(messages) if messages != [] else 'an empty list'}")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise UserError(f"{where}: field '{name}[{i}]' must be a {{role, content}} object, got {_json_type(msg)}")
+        for key in ("role", "content"):
+            if not isinstance(msg.get(key), str):
+                got = _json_type(msg[key]) if key in msg else "nothing"
+                raise UserError(f"{where}: field '{name}[{i}].{key}' must be a string, got {got}")
+    return messages
+
+
+def check_record(rec: dict[str, Any], cfg, where: str) -> None:
+    """A :class:`UserError` naming ``where`` and the field unless ``rec`` fits ``cfg.data_format``."""
+    if cfg.data_format == "text":
+        _text(rec, cfg.text_field, where)
+    elif cfg.data_format == "instruction":
+        _text(rec, cfg.prompt_field, where)
+        _text(rec, cfg.response_field, where)
+    else:
+        _messages(rec, cfg.messages_field, where)
 
 
 def record_texts(records: Iterable[dict[str, Any]], cfg) -> list[str]:
@@ -123,9 +176,7 @@ def _render_chat(tokenizer, messages: list[dict[str, Any]], add_generation_promp
     return text + ("<|assistant|>" if add_generation_prompt else "")
 
 
-def _tokenize_chat(tokenizer, messages: list[dict[str, Any]], where: str) -> tuple[list[int], list[int]]:
-    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
-        raise UserError(f"{where}: 'messages' must be a list of {{role, content}} objects")
+def _tokenize_chat(tokenizer, messages: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
     spans = []  # character spans of assistant replies in the rendered conversation
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
@@ -148,15 +199,15 @@ def tokenize_record(rec: dict[str, Any], tokenizer, cfg, where: str = "data") ->
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     if cfg.data_format == "text":
-        ids = bos + tokenizer(str(_field(rec, cfg.text_field, where)), add_special_tokens=False)["input_ids"] + eos
+        ids = bos + tokenizer(_text(rec, cfg.text_field, where), add_special_tokens=False)["input_ids"] + eos
         labels = list(ids)
     elif cfg.data_format == "instruction":
-        prompt = bos + tokenizer(str(_field(rec, cfg.prompt_field, where)), add_special_tokens=False)["input_ids"]
-        reply = tokenizer(str(_field(rec, cfg.response_field, where)), add_special_tokens=False)["input_ids"] + eos
+        prompt = bos + tokenizer(_text(rec, cfg.prompt_field, where), add_special_tokens=False)["input_ids"]
+        reply = tokenizer(_text(rec, cfg.response_field, where), add_special_tokens=False)["input_ids"] + eos
         ids = prompt + reply
         labels = [IGNORE_INDEX] * len(prompt) + reply
     else:
-        ids, labels = _tokenize_chat(tokenizer, _field(rec, cfg.messages_field, where), where)
+        ids, labels = _tokenize_chat(tokenizer, _messages(rec, cfg.messages_field, where))
     if not cfg.packing:
         ids, labels = ids[: cfg.max_len], labels[: cfg.max_len]
     return {"input_ids": ids, "labels": labels}

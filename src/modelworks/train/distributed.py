@@ -52,6 +52,8 @@ def init_distributed(device: str = "auto") -> DistEnv:
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise UserError(f"key 'device' must be auto, cpu or cuda, got {device!r}")
     use_cuda = use_cuda or device.startswith("cuda:")
+    if use_cuda and not torch.cuda.is_available():
+        raise UserError(f"key 'device' is {device} but no CUDA GPU is visible; use device=cpu or device=auto")
     if use_cuda:
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)

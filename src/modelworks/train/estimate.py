@@ -86,8 +86,13 @@ def estimate_memory(
         raise UserError(f"--optimizer must be one of {', '.join(STATES_PER_PARAM)}, got {optimizer!r}")
     if precision not in _BYTES:
         raise UserError(f"--precision must be one of {', '.join(_BYTES)}, got {precision!r}")
-    if params <= 0 or dp < 1 or zero not in (0, 1, 2, 3):
-        raise UserError("--params must be positive, --dp >= 1 and --zero one of 0, 1, 2, 3")
+    if not (math.isfinite(params) and params > 0):
+        raise UserError(f"--params must be a positive number, got {params}")
+    for flag, value in (("--dp", dp), ("--batch", batch), ("--seq", seq)):
+        if value < 1:
+            raise UserError(f"{flag} must be >= 1, got {value}")
+    if zero not in (0, 1, 2, 3):
+        raise UserError(f"--zero must be one of 0, 1, 2, 3, got {zero}")
     if peft not in ("none", "lora"):
         raise UserError(f"--peft must be none or lora, got {peft!r}")
     guess = model_shape_from_params(params)

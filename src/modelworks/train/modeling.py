@@ -24,12 +24,20 @@ def parse_tiny_spec(spec: str):
         if key not in names:
             raise ConfigError(f"key 'model': unknown tiny option '{key}'; valid: {', '.join(names)}")
         if key == "tie_embeddings":
+            if val.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                raise ConfigError(f"key 'model': tiny option '{key}' expects true or false, got {val!r}")
             kwargs[key] = val.lower() in ("1", "true", "yes")
-        else:
-            if not val.isdigit():
-                raise ConfigError(f"key 'model': tiny option '{key}' expects an integer, got {val!r}")
+            continue
+        try:
             kwargs[key] = int(val)
-    return TinyLMConfig(**kwargs)
+        except ValueError:
+            raise ConfigError(f"key 'model': tiny option '{key}' expects an integer, got {val!r}") from None
+        if key != "seed" and kwargs[key] <= 0:
+            raise ConfigError(f"key 'model': tiny option '{key}' must be positive, got {val}")
+    try:
+        return TinyLMConfig(**kwargs)
+    except ConfigError as exc:  # e.g. hidden not divisible by heads: name the spec, not a key of its own
+        raise ConfigError(f"key 'model': tiny {str(exc).replace('key ', 'option ', 1)}") from None
 
 
 def load_model_and_tokenizer(model_spec: str, tokenizer_spec: str | None, texts: Iterable[str] | None, seed: int = 0):

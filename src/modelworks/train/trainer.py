@@ -169,6 +169,18 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         require("deepspeed", "deepspeed", "parallel=deepspeed (ZeRO)")
     env = init_distributed(cfg.device)
     seed_everything(cfg.seed)
+    # the data is read (and checked) before the run folder is created
+    train_records = list(train_dataset) if train_dataset is not None else read_records(cfg.data, cfg)
+    if not train_records:
+        raise UserError("no training data: set 'data' to JSONL file(s) or builtin:text|chat|instruction")
+    if eval_dataset is not None:
+        eval_records = list(eval_dataset)
+    elif cfg.eval_data:
+        eval_records = read_records(cfg.eval_data, cfg)
+    elif cfg.eval_fraction > 0:
+        train_records, eval_records = _split_eval(train_records, cfg.eval_fraction, cfg.seed)
+    else:
+        eval_records = []
     own_run = run is None
     if run is None:
         run = Run.create("train", config=cfg, out=cfg.out, seed=cfg.seed, resume=bool(cfg.resume))
@@ -176,17 +188,6 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         shared = [str(run.dir)]
         dist.broadcast_object_list(shared, src=0)
         run.dir = Path(shared[0])
-    train_records = list(train_dataset) if train_dataset is not None else read_records(cfg.data)
-    if not train_records:
-        raise UserError("no training data: set 'data' to JSONL file(s) or builtin:text|chat|instruction")
-    if eval_dataset is not None:
-        eval_records = list(eval_dataset)
-    elif cfg.eval_data:
-        eval_records = read_records(cfg.eval_data)
-    elif cfg.eval_fraction > 0:
-        train_records, eval_records = _split_eval(train_records, cfg.eval_fraction, cfg.seed)
-    else:
-        eval_records = []
     custom = model is not None and collate_fn is not None  # the caller's own records and batches
     if model is None:
         texts = record_texts(train_records, cfg) if _is_raw(train_records) else None
