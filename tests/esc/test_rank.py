@@ -247,6 +247,14 @@ def test_feature_layout_and_old_scorer_rejected(tmp_path):
         LightScorer.load(tmp_path / "s2")
 
 
+def test_train_out_that_is_a_file_fails_before_training(tmp_path, cli):
+    (tmp_path / "taken").write_text("keep")
+    r = cli("esc", "rank", "train", "--data", str(tmp_path / "none.jsonl"), "--target", "empathy",
+            "--out", str(tmp_path / "taken"))
+    assert r.returncode == 2 and "taken is a file, not a folder" in r.stderr
+    assert (tmp_path / "taken").read_text() == "keep"
+
+
 def test_esconv_reader_ids_and_errors(tmp_path):
     from modelworks.esc.rank.esconv import load_esconv
 

@@ -98,6 +98,9 @@ def test_missing_image_and_unknown_dimension_one_line(tmp_path):
     p.write_text(json.dumps({"id": "1", "prompt": "x", "dimension": "safety"}) + "\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"s.jsonl:1: unknown dimension 'safety'"):
         load_jsonl(p)
+    p.write_text(json.dumps({"id": "1", "prompt": 5, "dimension": "bias"}) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"s.jsonl:1: field 'prompt' must be a string, got 5"):
+        load_jsonl(p)
 
 
 def test_csv_missing_column(tmp_path):

@@ -162,6 +162,8 @@ def test_metrics_cli_json(tmp_path, cli):
     ({"id": "1", "dimension": "truthfulness", "subtask": "noise-injection", "score": 0}, "pair_id"),
     ({"id": "1", "dimension": "truthfulness", "subtask": "colour", "score": 0}, "field 'subtask'"),
     ({"dimension": "privacy", "subtask": "x", "score": 0}, "missing field 'id'"),
+    ({"id": "1", "dimension": "privacy", "subtask": "x", "score": True}, "field 'score' must be an integer"),
+    ({"id": "1", "dimension": "truthfulness", "subtask": "hallucination", "score": 3}, "must be 0 or 1 (binary)"),
 ])
 def test_bad_score_rows_one_line(tmp_path, row, needle):
     path = write(tmp_path, [row])

@@ -224,6 +224,9 @@ def sample_from_dict(obj: Any, where: str, base: Path | None = None) -> GuardSam
     for key in ("id", "prompt", "dimension"):
         if obj.get(key) in (None, ""):
             raise UserError(f"{where}: missing field '{key}'")
+    for key in ("prompt", "dimension"):
+        if not isinstance(obj[key], str):
+            raise UserError(f"{where}: field '{key}' must be a string, got {obj[key]!r}")
     dim = norm_name(obj["dimension"])
     if dim not in DIMENSIONS:
         raise UserError(f"{where}: unknown dimension '{obj['dimension']}'; expected one of {', '.join(DIMENSIONS)}")

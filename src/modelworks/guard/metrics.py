@@ -130,6 +130,8 @@ def row_from_dict(obj: dict[str, Any], where: str) -> ScoreRow:
     score: int | None
     if raw is None:
         score = None
+    elif isinstance(raw, bool):
+        raise UserError(f"{where}: field 'score' must be an integer or null, got {raw!r}")
     else:
         try:
             score = int(raw)
@@ -153,6 +155,8 @@ def row_from_dict(obj: dict[str, Any], where: str) -> ScoreRow:
             raise UserError(f"{where}: field 'pair_id' is required for {row.kind}")
         if row.pair_position not in (0, 1):
             raise UserError(f"{where}: field 'pair_position' must be 0 or 1 for {row.kind}, got {row.pair_position!r}")
+    elif row.kind == "hallucination" and row.score is not None and row.score not in (0, 1, -1):
+        raise UserError(f"{where}: field 'score' of a hallucination answer must be 0 or 1 (binary), got {row.score}")
     elif row.score is not None and not 0 <= row.score <= 3 and row.score != -1:
         raise UserError(f"{where}: field 'score' must be 0..3 (or null), got {row.score}")
     return row

@@ -15,9 +15,36 @@ def resolve_model_path(spec: str | Path) -> str:
         if not (p / "config.json").is_file():
             raise UserError(f"{p}: not a Hugging Face model directory (no config.json)")
         return str(p)
+    if p.exists():
+        raise UserError(f"{p}: a file, not a model directory (give the folder that holds config.json)")
     if text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise UserError(f"model directory not found: {text}")
-    return text  # a hub id such as org/name
+    _offline_unless_hub_reachable()
+    return text  # a hub id such as org/name (from the local HF cache when the hub cannot be reached)
+
+
+def _offline_unless_hub_reachable(timeout: float = 3.0) -> None:
+    """Switch the Hugging Face libraries to offline mode (local cache only) when the hub cannot be reached,
+    so a missing model fails at once with our message instead of after minutes of retries."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+        return
+    except OSError:
+        pass
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:  # the libraries read the variable at import time
+        from huggingface_hub import constants
+
+        constants.HF_HUB_OFFLINE = True
+    except ImportError:
+        pass
 
 
 def quiet_transformers() -> None:
