@@ -46,6 +46,13 @@ def test_unknown_override_and_wrong_type(cli):
     )
 
 
+def test_usage_mistakes_are_one_line_errors(cli):
+    assert_one_line_error(cli("train", "estimate", "--params", "abc"),
+                          "modelworks train estimate: Invalid value for '--params'", "(see --help)")
+    assert_one_line_error(cli("tkg", "nosuch"), "No such command 'nosuch'")
+    assert_one_line_error(cli("esc", "judge", "--run", "x"), "Missing option '--judge'")
+
+
 def test_debug_shows_the_traceback(cli, tmp_path):
     proc = cli("--debug", "validate", str(tmp_path / "nope.yaml"), "--kind", "models")
     assert proc.returncode != 0 and "Traceback" in proc.stderr

@@ -86,23 +86,31 @@ _add_capabilities()
 
 
 def main() -> None:
-    """Console-script entry point: one-line errors unless --debug."""
+    """Console-script entry point: one-line errors (and usage mistakes) unless --debug."""
+    debug = _state["debug"] or "--debug" in sys.argv
     try:
-        app()
+        rc = app(standalone_mode=False)
     except UserError as exc:
-        if _state["debug"] or "--debug" in sys.argv:
+        if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - anything else is still one line without --debug
-        if _state["debug"] or "--debug" in sys.argv:
+        kinds = {c.__name__ for c in type(exc).__mro__}  # typer ships its own copy of click's exceptions
+        if "UsageError" in kinds:  # a mistyped option or value: one line, not a usage box
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "modelworks"
+            print(f"error: {where}: {exc.format_message()} (see --help)", file=sys.stderr)  # type: ignore[attr-defined]
+            sys.exit(2)
+        if "Abort" in kinds:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        if debug:
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"error: {type(exc).__name__}: {text} (rerun with --debug for the traceback)", file=sys.stderr)
         sys.exit(2)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
