@@ -113,6 +113,12 @@ def test_ordinal_head_and_esconv_format_cli(tmp_path, cache, cli):
     res = json.loads(r.stdout)
     assert {"spearman", "acc_soft", "n"} <= set(res)
     assert res["n"] == 54 and res["skipped"] == 6 and res["spearman"] > 0.5 and 0 <= res["acc_soft"] <= 1
+    r = cli("esc", "rank", "evaluate", "--scorer", str(tmp_path / "s"), "--data", str(data), "--target", "relevance",
+            env=env)
+    assert r.returncode == 2 and "predicts empathy, intensity_drop, not 'relevance'" in r.stderr
+    ann = write_jsonl(tmp_path / "ann.jsonl", synthetic(5, 0))
+    r = cli("esc", "rank", "evaluate", "--scorer", str(tmp_path / "s"), "--data", str(ann), env=env)
+    assert r.returncode == 2 and "scores none of them" in r.stderr
     # an ESConv scorer (empathy, intensity_drop) cannot score a run's 7 ESC-Eval dimensions: refused, scores kept
     from modelworks.chat import MockChat
     from modelworks.esc.runner import EscRunConfig, run_esc

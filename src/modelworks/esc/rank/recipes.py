@@ -141,7 +141,11 @@ def evaluate_scorer(scorer_dir: str | Path, data: str | Path, target: str | None
             raise UserError("an ESConv evaluation needs a light scorer trained with --data esconv")
         target = target or scorer.targets[0]
         if target not in TARGET_RANGES:
-            raise UserError(f"unknown ESConv target '{target}'; choose from {', '.join(TARGET_RANGES)}")
+            hint = (f" ({scorer_dir} scores ESC-Eval dimensions: evaluate it on annotation data)"
+                    if target in scorer.targets else "")
+            raise UserError(f"unknown ESConv target '{target}'; choose from {', '.join(TARGET_RANGES)}{hint}")
+        if target not in scorer.targets:
+            raise UserError(f"{scorer_dir} predicts {', '.join(scorer.targets)}, not '{target}'")
         convs = load_esconv(data)
         gold = [target_value(c, target) for c in convs]
         keep = [i for i, g in enumerate(gold) if g is not None]
@@ -156,6 +160,9 @@ def evaluate_scorer(scorer_dir: str | Path, data: str | Path, target: str | None
 
     items = load_annotations(data)
     dims = [d for d in scorer.targets if any(d in it.scores for it in items)]
+    if not dims:
+        raise UserError(f"{scorer_dir} predicts {', '.join(scorer.targets)}, and {data} scores none of them "
+                        "(an ESConv scorer is evaluated on ESConv data)")
     if target:
         if target not in dims:
             raise UserError(f"target '{target}' is not both in the scorer and in {data}")
