@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -117,6 +118,9 @@ def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
         best = max(variants, key=lambda k: variants[k]["cv_accuracy"])
         cfg = dataclasses.replace(cfg, **variants[best]["overrides"])
     extra = extra_data_cv(cfg, train, read_harm_items(mm)) if choose else None
+    stale = out / "judge"  # this benchmark's own judge from an earlier run of it: replaced, never mixed
+    if (stale / "env.json").is_file() and json.loads((stale / "env.json").read_text())["job"] == "guard-judge":
+        shutil.rmtree(stale)
     t0 = time.perf_counter()
     result = train_judge_cli(text, out / "judge", cfg, holdout=0.3)
     total = time.perf_counter() - t0
