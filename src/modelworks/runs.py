@@ -34,7 +34,7 @@ from modelworks.env import environment_info
 from modelworks.errors import UserError
 
 __all__ = ["Run", "atomic_write_text", "atomic_write_json", "read_metrics", "new_run_dir", "is_main_process",
-           "check_out_dir", "check_report_dir"]
+           "check_out_path", "check_out_dir", "check_report_dir"]
 
 
 def is_main_process() -> bool:
@@ -119,12 +119,23 @@ def _folder_job(path: Path) -> str | None:
         return None
 
 
+def check_out_path(path: str | Path, kind: str = "folder", flag: str = "--out") -> Path:
+    """``path`` can be written as a ``kind`` ("folder" or "file"): not blocked by a file where a folder must
+    be (the path itself or a parent), nor a folder where a file must be; raises :class:`UserError`."""
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give the path of a file")
+    folders = path.parents if kind == "file" else (path, *path.parents)
+    blocker = next((p for p in folders if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"{flag} {path}: {blocker} is a file, not a folder")
+    return path
+
+
 def check_out_dir(path: str | Path, job: str, resume: bool = False) -> None:
     """Refuse an output folder whose files a new ``job`` run would overwrite or mix with (see the module
     docstring); raises :class:`UserError` before anything is written."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {path}: exists and is not a folder")
+    path = check_out_path(path)
     if not path.is_dir():
         return
     names = sorted(p.name for p in path.iterdir())
@@ -142,9 +153,7 @@ def check_out_dir(path: str | Path, job: str, resume: bool = False) -> None:
 def check_report_dir(path: str | Path) -> Path:
     """A folder for a derived report (leaderboard, comparison): any folder but a run folder, whose own
     report.md / results.json it would replace; raises :class:`UserError` before anything is written."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {path}: exists and is not a folder")
+    path = check_out_path(path)
     job = _folder_job(path) if path.is_dir() else None
     if job is not None:
         raise UserError(f"--out {path} is a run folder ({job}), whose own report.md / results.json a report would "

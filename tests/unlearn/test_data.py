@@ -106,7 +106,7 @@ def test_invert_and_generate_bad_arguments_one_line(tmp_path, cli):
     (tmp_path / "dir").mkdir()
     (tmp_path / "file").write_text("keep me")
     for extra, message in [(["--n", "0", "--out", str(tmp_path / "o.json")], "--n must be at least 1, got 0"),
-                           (["--out", str(tmp_path / "dir")], f"--out {tmp_path / 'dir'} is a directory"),
+                           (["--out", str(tmp_path / "dir")], f"--out {tmp_path / 'dir'} is a folder; give the path of a file"),
                            (["--out", str(tmp_path / "file" / "o.json")], f"{tmp_path / 'file'} is a file, not a folder")]:
         res = cli("unlearn", "invert", "--data", str(root), "--split", "forget10", *extra)
         assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, extra

@@ -90,6 +90,7 @@ def export(
     data_dir: str = typer.Option(None, "--data-dir"),
 ) -> None:
     """Export instruction JSONL (prompt/response) for `modelworks train data_format=instruction` (LoRA as in the paper)."""
+    from modelworks.runs import check_out_path
     from modelworks.tkg.prompts import PromptConfig, check_split, export_jsonl
 
     cfg = PromptConfig(history=history, style=style, reverse=reverse, augment=not no_augment,
@@ -98,8 +99,7 @@ def export(
         check_split(split)
     if limit < 0:
         raise UserError(f"--limit must be >= 0 (0 = all), got {limit}")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder (it holds one <split>.jsonl per split)")
+    check_out_path(out)  # a folder: one <split>.jsonl per split
     cfg.template()  # a missing or malformed --template
     ds = _dataset(data, data_dir)
     for split in splits:

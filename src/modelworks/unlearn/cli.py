@@ -127,13 +127,13 @@ def invert_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Inverted facts for a forget split: offline span swapping or any chat provider."""
-    from modelworks.runs import atomic_write_json
+    from modelworks.runs import atomic_write_json, check_out_path
     from modelworks.unlearn.inverted import invert_with_chat, load_template, offline_invert
     from modelworks.unlearn.tofu import check_forget_split, load_split, retain_split_for
 
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
-    _check_out_file(out)
+    check_out_path(out, kind="file")
     rows = load_split(data, split)
     check_forget_split(rows, f"{data}/{split}")
     if source == "offline":
@@ -152,15 +152,6 @@ def invert_cmd(
         res = invert_with_chat(get_model(source, **opts), rows, n, load_template(template_file))
     atomic_write_json(out, res)
     typer.echo(json.dumps({"out": str(out), "rows": len(res), "answers": sum(len(r["inverted"]) for r in res)}))
-
-
-def _check_out_file(out: Path) -> None:
-    """--out names a file that can be written: not a directory, not under a file."""
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give the path of a JSON file")
-    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise UserError(f"--out {out}: {blocker} is a file, not a folder")
 
 
 def _load(config: Path, overrides: list[str]):

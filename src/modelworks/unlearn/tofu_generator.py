@@ -162,17 +162,13 @@ def _real_sets(rng: random.Random) -> tuple[list[dict], list[dict]]:
 def generate_tofu(out_dir: str | Path, n_authors: int = 20, questions_per_author: int = 20, seed: int = 0) -> Path:
     """Write a TOFU-format data directory with ``n_authors`` fictitious authors; returns the directory."""
     from modelworks.errors import UserError
-    from modelworks.runs import atomic_write_text
+    from modelworks.runs import atomic_write_text, check_out_path
 
     if n_authors < 2:
         raise UserError(f"n_authors must be at least 2 (got {n_authors})")
     if not 1 <= questions_per_author <= len(_TEMPLATES):
         raise UserError(f"questions_per_author must be between 1 and {len(_TEMPLATES)}")
-    out = Path(out_dir)
-    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        what = f"{out} is" if blocker == out else f"{out}: {blocker} is"
-        raise UserError(f"{what} a file, not a folder (give a directory to write the TOFU split files into)")
+    out = check_out_path(out_dir)
     rng = random.Random(seed)
     used: set[str] = set()
     authors = [_author(rng, used) for _ in range(n_authors)]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from modelworks.errors import UserError
+from modelworks.runs import check_out_path
 
 __all__ = ["train_on_annotations", "train_on_esconv", "evaluate_scorer", "load_scorer", "is_esconv_file",
            "TARGET_RANGES"]
@@ -43,17 +44,9 @@ def _split_esconv_targets(targets: list[str]) -> list[str]:
     return targets
 
 
-def _check_out(out: str | Path) -> None:
-    """The scorer folder can be written (checked before any training)."""
-    p = Path(out)
-    blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
-    if blocker is not None:
-        raise UserError(f"--out {out}: {blocker} is a file, not a folder")
-
-
 def train_on_esconv(data: str | Path, targets: list[str], out: str | Path, head: str = "ridge",
                     encoder_dir: str | None = None) -> dict[str, Any]:
-    _check_out(out)
+    check_out_path(out)  # before any training
     from modelworks.esc.rank.encoder import utterance_encoder
     from modelworks.esc.rank.esconv import load_esconv, target_value
     from modelworks.esc.rank.features import dialogue_features
@@ -79,7 +72,7 @@ def train_on_annotations(data: str | Path, out: str | Path, form: str = "light",
                          encoder_dir: str | None = None, **lora_options: Any) -> dict[str, Any]:
     from modelworks.esc.rank.annotations import HIGH, LOW, load_annotations
 
-    _check_out(out)
+    check_out_path(out)  # before any training
     t0 = time.perf_counter()
     items = load_annotations(data)
     dims = sorted({d for it in items for d in it.scores}, key=_dim_order)
