@@ -1,7 +1,7 @@
 import pytest
 
 from modelworks.errors import UserError
-from modelworks.paths import file_or_folder
+from modelworks.paths import data_root, file_or_folder, find_data_root
 
 
 def test_file_or_folder_takes_a_file_or_the_file_inside_a_run_folder(tmp_path):
@@ -12,3 +12,15 @@ def test_file_or_folder_takes_a_file_or_the_file_inside_a_run_folder(tmp_path):
         file_or_folder(tmp_path, "trigger.pt", "trigger file")
     with pytest.raises(UserError, match="model file not found"):
         file_or_folder(tmp_path / "missing.pt", "model.pt", "model file")
+
+
+def test_a_named_data_folder_that_is_missing_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("MODELWORKS_DATA", str(tmp_path / "data"))
+    assert find_data_root() == (tmp_path / "data").resolve()
+    assert data_root(tmp_path) == tmp_path.resolve()  # --data-dir wins over the variable
+    with pytest.raises(UserError, match="data directory not found"):
+        find_data_root(tmp_path / "none")
+    monkeypatch.setenv("MODELWORKS_DATA", str(tmp_path / "gone"))
+    with pytest.raises(UserError, match="MODELWORKS_DATA=.*gone: no such folder"):
+        data_root()

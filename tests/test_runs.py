@@ -89,7 +89,7 @@ def test_out_folder_with_a_finished_run_is_refused_and_left_alone(tmp_path):
         run.log(1, loss=1.0)
         run.write_results({"acc": 0.5})
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(UserError, match=r"already holds a demo run \(config.yaml, env.json, metrics.jsonl"):
+    with pytest.raises(UserError, match=r"already holds a run \(demo\) \(config.yaml, env.json, metrics.jsonl"):
         Run.create("demo", config=Cfg(lr=0.5), out=out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     (tmp_path / "mine").mkdir()
@@ -106,7 +106,7 @@ def test_out_folder_of_a_run_that_stopped_at_start_is_reused(tmp_path):
     Run.create("demo", config=Cfg(lr=9.0), out=out).close()  # failed before writing anything else
     Run.create("demo", config=Cfg(), out=out).close()
     assert (out / "config.yaml").read_text() == "lr: 0.1\nname: x\n"
-    with pytest.raises(UserError, match="already holds a demo run"):
+    with pytest.raises(UserError, match=r"already holds a run \(demo\)"):
         Run.create("other", config=Cfg(), out=out)  # another job's folder is not taken over
 
 
@@ -118,7 +118,7 @@ def test_resume_continues_only_with_the_same_settings(tmp_path):
     with pytest.raises(UserError, match="name changed"):
         Run.create("demo", config=Cfg(name="y"), out=out, resume=True, resume_ignore=("lr",))
     assert "name: x" in (out / "config.yaml").read_text()
-    with pytest.raises(UserError, match="already holds a demo run"):
+    with pytest.raises(UserError, match=r"already holds a run \(demo\)"):
         Run.create("demo", config=Cfg(), out=out)  # not resumable: refused
 
 

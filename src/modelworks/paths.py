@@ -15,13 +15,19 @@ __all__ = ["data_root", "find_data_root", "data_path", "file_or_folder"]
 
 
 def find_data_root(override: str | Path | None = None) -> Path | None:
-    """The first existing data folder among the override, ``$MODELWORKS_DATA`` and ``shared/data``
-    beside the working directory or the checkout; None when there is none."""
-    candidates: list[Path] = []
+    """The data folder: the override, else ``$MODELWORKS_DATA``, else the first ``shared/data`` beside the
+    working directory or the checkout; None when there is none. An override or a ``MODELWORKS_DATA`` that
+    names a missing folder is a :class:`UserError` (never silently replaced by another folder)."""
     if override:
-        candidates.append(Path(override))
-    if os.environ.get("MODELWORKS_DATA"):
-        candidates.append(Path(os.environ["MODELWORKS_DATA"]))
+        if not Path(override).is_dir():
+            raise UserError(f"data directory not found: {override}")
+        return Path(override).resolve()
+    env = os.environ.get("MODELWORKS_DATA")
+    if env:
+        if not Path(env).is_dir():
+            raise UserError(f"MODELWORKS_DATA={env}: no such folder")
+        return Path(env).resolve()
+    candidates: list[Path] = []
     here = Path(__file__).resolve()
     for base in (Path.cwd(), *Path.cwd().parents[:2], *here.parents[2:5]):
         candidates.append(base / "shared" / "data")
@@ -33,8 +39,6 @@ def find_data_root(override: str | Path | None = None) -> Path | None:
 
 def data_root(override: str | Path | None = None) -> Path:
     """Like :func:`find_data_root` but a clear error when no data folder exists."""
-    if override and not Path(override).is_dir():
-        raise UserError(f"data directory not found: {override}")
     root = find_data_root(override)
     if root is None:
         raise UserError(

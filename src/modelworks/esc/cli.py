@@ -47,7 +47,7 @@ def run_cmd(
     agent_option: list[str] = typer.Option([], help="key=value option for the agent provider (e.g. base_url=...)."),
     model_option: list[str] = typer.Option([], help="key=value option for the model provider."),
     set_: list[str] = typer.Option([], "--set", help="key=value config override."),
-    data_dir: str | None = typer.Option(None, help="Benchmark data folder (default ../shared/data)."),
+    data_dir: str | None = typer.Option(None, help="Benchmark data folder (default $MODELWORKS_DATA, else ../shared/data)."),
 ) -> None:
     """Role-play every card against the ESC model; resumable; exports ESC-Eval JSON + JSONL."""
     from modelworks.config import load_config

@@ -20,7 +20,7 @@ def run(
     config: Path = typer.Argument(..., help="YAML config, e.g. configs/honeypot/mnist.yaml."),
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. honeypot.rounds=4."),
     out: Path = typer.Option(None, "--out", help="Run folder (default runs/honeypot-<UTC time>)."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Benchmark data folder (default ../shared/data)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Benchmark data folder (default $MODELWORKS_DATA, else ../shared/data)."),
 ) -> None:
     """Train victim -> HoneypotNet -> KnockoffNets attacks -> verification; writes results.json and report.md."""
     from modelworks.config import load_config

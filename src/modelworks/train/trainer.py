@@ -169,7 +169,7 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         require("deepspeed", "deepspeed", "parallel=deepspeed (ZeRO)")
     env = init_distributed(cfg.device)
     seed_everything(cfg.seed)
-    # the data is read (and checked) before the run folder is created
+    # the data is read (and checked) and the model loaded before the run folder is created
     train_records = list(train_dataset) if train_dataset is not None else read_records(cfg.data, cfg)
     if not train_records:
         raise UserError("no training data: set 'data' to JSONL file(s) or builtin:text|chat|instruction")
@@ -181,13 +181,6 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         train_records, eval_records = _split_eval(train_records, cfg.eval_fraction, cfg.seed)
     else:
         eval_records = []
-    own_run = run is None
-    if run is None:
-        run = Run.create("train", config=cfg, out=cfg.out, seed=cfg.seed, resume=bool(cfg.resume))
-    if env.distributed and cfg.out is None:  # every rank uses rank 0's timestamped folder (checkpoints, resume)
-        shared = [str(run.dir)]
-        dist.broadcast_object_list(shared, src=0)
-        run.dir = Path(shared[0])
     custom = model is not None and collate_fn is not None  # the caller's own records and batches
     if model is None:
         texts = record_texts(train_records, cfg) if _is_raw(train_records) else None
@@ -199,6 +192,14 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
     else:
         train_examples = tokenize_records(train_records, tokenizer, cfg, "data")
         eval_examples = tokenize_records(eval_records, tokenizer, cfg, "eval_data")
+    # the run folder is made only now: bad data, a missing model or a bad record has failed by here
+    own_run = run is None
+    if run is None:
+        run = Run.create("train", config=cfg, out=cfg.out, seed=cfg.seed, resume=bool(cfg.resume))
+    if env.distributed and cfg.out is None:  # every rank uses rank 0's timestamped folder (checkpoints, resume)
+        shared = [str(run.dir)]
+        dist.broadcast_object_list(shared, src=0)
+        run.dir = Path(shared[0])
     pad_id = (tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0)
     pad_to = cfg.max_len if plan.mode == "pp" else None
     if collate_fn is None:
