@@ -336,7 +336,13 @@ def markdown(res: dict) -> str:
 
 
 if __name__ == "__main__":
-    if "--markdown-only" in sys.argv:  # re-render the section from the numbers saved by the last run
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--markdown-only", action="store_true", help="re-render the section from the last saved numbers")
+    ap.add_argument("--no-results", action="store_true", help="print the JSON only; leave docs/RESULTS.md alone")
+    args = ap.parse_args()
+    if args.markdown_only:  # re-render the section from the numbers saved by the last run
         sys.path.insert(0, str(Path(__file__).parent))
         from esc_results import BENCH, save, write_section
 
@@ -346,7 +352,7 @@ if __name__ == "__main__":
         sys.exit(0)
     res = main()
     print(json.dumps(res, indent=1, default=float))
-    if "--no-results" not in sys.argv:
+    if not args.no_results:
         sys.path.insert(0, str(Path(__file__).parent))
         from esc_results import save, write_section
 

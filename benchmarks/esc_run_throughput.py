@@ -64,9 +64,14 @@ def markdown(r: dict) -> str:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0] if __doc__ else None)
+    ap.add_argument("--no-results", action="store_true", help="print the JSON only; leave docs/RESULTS.md alone")
+    args = ap.parse_args()
     res = main()
     print(json.dumps(res, indent=1))
-    if "--no-results" not in sys.argv:
+    if not args.no_results:
         sys.path.insert(0, str(Path(__file__).parent))
         from esc_results import save, write_section
 
