@@ -85,7 +85,8 @@ def _score_and_measure(responses: Path, scorer: str, template: Path | None, out:
     if as_json:
         _print_json(metrics)
     else:
-        typer.echo(f"scores -> {out}; overall ASD={metrics['overall']['asd']} PAR={metrics['overall']['par']}")
+        typer.echo(f"scores -> {out}; overall ASD={metrics['overall']['asd']} PAR={metrics['overall']['par']}"
+                   + _unscored_note(metrics))
 
 
 @app.command("eval")
@@ -101,7 +102,13 @@ def eval_(
     cfg = load_config(EvalConfig, config, overrides or [])
     result = run_eval(cfg, out)
     overall = result["metrics"]["overall"]
-    typer.echo(f"overall ASD={overall['asd']} PAR={overall['par']}; report -> {result['report']}")
+    typer.echo(f"overall ASD={overall['asd']} PAR={overall['par']}; report -> {result['report']}"
+               + _unscored_note(result["metrics"]))
+
+
+def _unscored_note(metrics: dict) -> str:
+    n = metrics.get("unscored") or 0
+    return f" ({n} responses unscored: see score_error in scores.jsonl; rerun to retry)" if n else ""
 
 
 @app.command()

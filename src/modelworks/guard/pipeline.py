@@ -38,7 +38,8 @@ def run_eval(cfg: EvalConfig, out: str | Path) -> dict[str, Any]:
         build_samples(out / "samples", None, cfg.build)
         run_cfg = RunConfig(**{**run_cfg.__dict__, "data": str(out / "samples" / "samples.jsonl")})
     run_dir = run_guard(run_cfg, out / "run")
-    scored = score_responses(read_responses(run_dir), make_scorer(cfg.scorer, cfg.template, run_cfg.concurrency))
+    scored = score_responses(read_responses(run_dir), make_scorer(cfg.scorer, cfg.template, run_cfg.concurrency),
+                             require_scores=True)  # a judge that is down is an error, not ASD=None
     scores_path = write_scores(scored, run_dir / "scores.jsonl")
     metrics = compute_metrics(read_scores(scores_path))
     report = write_report([scores_path], out / "report")
