@@ -141,11 +141,11 @@ def check_out_dir(path: str | Path, job: str, resume: bool = False) -> None:
     names = sorted(p.name for p in path.iterdir())
     if not names:
         return
-    same_job = _folder_job(path) == job
-    if same_job and (resume or set(names) <= _START_FILES):
+    there = _folder_job(path)
+    if there == job and (resume or set(names) <= _START_FILES):
         return
     shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-    what = f"a run ({_folder_job(path)})" if _folder_job(path) else "files"
+    what = f"a run ({there})" if there else "files"
     raise UserError(f"--out {path}: the folder already holds {what} ({shown}); give a new folder or remove it "
                     "(nothing was written)")
 
