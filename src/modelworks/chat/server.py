@@ -1,75 +1,259 @@
 """``modelworks serve``: an OpenAI-compatible HTTP server over a local HF model or the mock.
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions``. Binds
-127.0.0.1 by default; with ``api_key`` every request must carry ``Authorization: Bearer <key>``.
-Requests are answered one model call at a time per request (the HF provider serialises forwards).
+127.0.0.1 by default; with ``api_key`` every request must carry ``Authorization: Bearer <key>``
+(checked before the body is read). Requests are answered one model call at a time per request (the
+HF provider serialises forwards). No ``/docs`` or ``/openapi.json``.
+
+Honoured request fields: ``model`` (echoed back), ``messages`` (roles system/user/assistant; content
+a string or a list of ``text`` and ``image_url`` parts, images only as base64 ``data:image/...``
+URLs, never paths or web addresses), ``prompt`` (a string or up to 64 strings), ``max_tokens``
+(1..32768), ``temperature`` (0..2), ``top_p`` (0 < p <= 1), ``seed``, ``stop`` (up to 4 strings).
+``stream: true`` and ``n`` other than 1 are refused; any other field (logprobs, tools,
+response_format, ...) is accepted and ignored. Errors are OpenAI-style
+``{"error": {"message", "type", "param", "code"}}``: 400 for an invalid request or malformed JSON,
+401 for a wrong key, 404/405 for routes, 413 for a body over 8 MB, 500 (no details) otherwise.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from modelworks.chat._registry import get_model
 from modelworks.chat._types import ChatModel, GenerateConfig
 from modelworks.errors import require
 
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_TOKENS = 32768
+MAX_PROMPTS = 64
+MAX_STOP = 4  # OpenAI's limit
+
+MaxTokens = Annotated[int | None, Field(ge=1, le=MAX_TOKENS)]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
+TopP = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
+Seed = Annotated[int | None, Field(ge=-(2**63), le=2**63 - 1)]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+def _as_list(value: Any) -> Any:
+    """One string -> a list of one; null -> empty. A plain list type keeps validation errors readable."""
+    if isinstance(value, str):
+        return [value]
+    if value is not None and not isinstance(value, list):
+        raise ValueError("must be a string or a list of strings")
+    return [] if value is None else value
+
+
+Stop = Annotated[list[NonEmptyText], BeforeValidator(_as_list), Field(max_length=MAX_STOP)]
+Prompts = Annotated[list[NonEmptyText], BeforeValidator(_as_list), Field(min_length=1, max_length=MAX_PROMPTS)]
+
+
+class ImageURL(BaseModel):
+    url: str
+    detail: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _data_url_image(cls, url: str) -> str:
+        # Only inline images: a path or web address would make the server read its own files or fetch URLs.
+        header, comma, payload = url.partition(",")
+        if not (url.startswith("data:image/") and header.endswith(";base64") and comma):
+            raise ValueError("image_url.url must be a base64 data URL (data:image/<type>;base64,...)")
+        from PIL import Image
+
+        try:
+            Image.open(io.BytesIO(base64.b64decode(payload, validate=True))).verify()  # checks the file, decodes no pixels
+        except Exception:  # noqa: BLE001 - any decoder error (binascii, PIL, bomb guard) means unreadable
+            raise ValueError("image_url.url does not hold a readable base64 image") from None
+        return url
+
+
+class ContentPart(BaseModel):
+    type: Literal["text", "image_url"]
+    text: str | None = None
+    image_url: ImageURL | None = None
+
+    @model_validator(mode="after")
+    def _has_its_field(self) -> ContentPart:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a text part needs 'text' (a string)")
+        if self.type == "image_url" and self.image_url is None:
+            raise ValueError("an image_url part needs 'image_url': {'url': 'data:image/...;base64,...'}")
+        return self
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str | list[ContentPart]
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _string_or_parts(cls, content: Any) -> Any:
+        if not isinstance(content, (str, list)):
+            raise ValueError("content must be a string or a list of content parts")
+        return content
+
 
 class ChatRequest(BaseModel):
     model: str | None = None
-    messages: list[dict[str, Any]]
-    max_tokens: int | None = Field(default=256, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: MaxTokens = 256
+    temperature: Temperature = 0.0
+    top_p: TopP = 1.0
+    seed: Seed = None
+    stop: Stop = Field(default_factory=list)
+    n: int | None = 1
+    stream: bool | None = False
 
 
 class CompletionRequest(BaseModel):
     model: str | None = None
-    prompt: str | list[str]
-    max_tokens: int | None = Field(default=16, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    prompt: Prompts
+    max_tokens: MaxTokens = 16
+    temperature: Temperature = 0.0
+    top_p: TopP = 1.0
+    seed: Seed = None
+    stop: Stop = Field(default_factory=list)
+    n: int | None = 1
+    stream: bool | None = False
+
+
+class APIError(Exception):
+    """An error answered as OpenAI's ``{"error": {...}}`` body."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+
+
+def error_response(status: int, message: str, param: str | None = None, code: str | None = None,
+                   headers: dict[str, str] | None = None):
+    from fastapi.responses import JSONResponse
+
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def key_matches(authorization: str | None, api_key: str) -> bool:
+    """True for ``Bearer <api_key>`` (scheme in any case); compares bytes, so any header text is safe."""
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), api_key.encode())
+
+
+def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """(message, param) for pydantic errors: the most specific one, without echoing the input."""
+    err = max(errors, key=lambda e: len(e.get("loc", ())))  # the deepest error names the actual field
+    if err.get("type") == "json_invalid":
+        return f"request body is not valid JSON: {(err.get('ctx') or {}).get('error', 'decode error')}", None
+    # drop "body" and pydantic's union-branch tags ("str", "list[ContentPart]", ...)
+    loc = [str(x) for x in err.get("loc", ())[1:] if not (isinstance(x, str) and ("[" in x or x == "str"))]
+    param = ".".join(loc) or None
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    return (f"{param}: {msg}" if param else msg), param
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``limit`` bytes, by Content-Length or as it streams in.
+
+    By hand because Starlette's ``max_body_size`` answers an oversized Content-Length in plain text,
+    replacing the app's own (OpenAI-style) error body.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from starlette.datastructures import Headers
+        from starlette.exceptions import HTTPException
+
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            return await error_response(413, _too_large(self.limit))(scope, receive, send)
+        seen = 0
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(status_code=413)  # answered by create_app's handler
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"request body is larger than {limit // (1024 * 1024)} MB"
 
 
 def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | None = None):
     fastapi = require("fastapi", "web", "modelworks serve")
-    app = fastapi.FastAPI(title="modelworks serve")
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
-    def check_key(authorization: str | None = fastapi.Header(default=None)) -> None:
-        if api_key is None:
-            return
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given, api_key):
-            raise fastapi.HTTPException(status_code=401, detail="invalid or missing API key")
+    app = fastapi.FastAPI(title="modelworks serve", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # added first, so it runs after the key check
+
+    @app.middleware("http")
+    async def check_key(request, call_next):
+        if api_key is not None and not key_matches(request.headers.get("authorization"), api_key):
+            return error_response(401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
+                                  code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc):
+        message, param = validation_message(list(exc.errors()))
+        return error_response(400, message, param)
+
+    @app.exception_handler(APIError)
+    async def api_error(request, exc):
+        return error_response(exc.status, exc.message, exc.param, exc.code)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc):
+        messages = {404: f"invalid URL ({request.method} {request.url.path})",
+                    405: f"method {request.method} is not allowed on {request.url.path}",
+                    413: _too_large(MAX_BODY_BYTES)}
+        message = messages.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def server_error(request, exc):
+        return error_response(500, "the server failed to answer this request")
 
     def settings(req: Any) -> GenerateConfig:
-        stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+        if req.stream:
+            raise APIError(400, "stream is not supported by this server", "stream")
+        if req.n not in (None, 1):
+            raise APIError(400, "n must be 1: this server returns one choice", "n")
         return GenerateConfig(
-            max_tokens=req.max_tokens or 256, temperature=req.temperature, top_p=req.top_p, seed=req.seed, stop=stop
+            max_tokens=req.max_tokens or 256, temperature=req.temperature, top_p=req.top_p, seed=req.seed,
+            stop=list(req.stop),
         )
 
     def usage() -> dict[str, int]:
         return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
-    @app.get("/v1/models", dependencies=[fastapi.Depends(check_key)])
+    @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": model_id, "object": "model", "created": 0, "owned_by": "modelworks"}]}
 
-    @app.post("/v1/chat/completions", dependencies=[fastapi.Depends(check_key)])
+    @app.post("/v1/chat/completions")
     def chat(req: ChatRequest) -> dict[str, Any]:
-        for m in req.messages:
-            if "role" not in m or "content" not in m:
-                raise fastapi.HTTPException(status_code=400, detail="each message needs 'role' and 'content'")
+        config = settings(req)
         messages = [_from_wire(m) for m in req.messages]
-        text = model.generate(messages, settings(req))
+        text = model.generate(messages, config)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",
@@ -79,10 +263,10 @@ def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | No
             "usage": usage(),
         }
 
-    @app.post("/v1/completions", dependencies=[fastapi.Depends(check_key)])
+    @app.post("/v1/completions")
     def completions(req: CompletionRequest) -> dict[str, Any]:
-        prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-        texts = [model.complete(p, settings(req)) for p in prompts]
+        config = settings(req)
+        texts = [model.complete(p, config) for p in req.prompt]
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:12]}",
             "object": "text_completion",
@@ -97,18 +281,17 @@ def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | No
     return app
 
 
-def _from_wire(m: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI message -> our message (image_url parts become image parts holding the data URL)."""
-    content = m["content"]
-    if isinstance(content, list):
-        parts = []
-        for p in content:
-            if p.get("type") == "image_url":
-                parts.append({"type": "image", "image": p["image_url"]["url"]})
-            else:
-                parts.append(p)
-        content = parts
-    return {"role": m["role"], "content": content}
+def _from_wire(m: ChatMessage) -> dict[str, Any]:
+    """A validated OpenAI message -> our message (image_url parts become image parts holding the data URL)."""
+    if isinstance(m.content, str):
+        return {"role": m.role, "content": m.content}
+    parts: list[dict[str, Any]] = []
+    for p in m.content:
+        if p.type == "image_url" and p.image_url is not None:
+            parts.append({"type": "image", "image": p.image_url.url})
+        else:
+            parts.append({"type": "text", "text": p.text or ""})
+    return {"role": m.role, "content": parts}
 
 
 def serve(
