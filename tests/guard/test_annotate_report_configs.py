@@ -58,6 +58,23 @@ def test_annotate_with_testclient_and_export(tmp_path):
     assert {(r["id"], r["label"]) for r in recs} == {("a", 3), ("b", 1)}
 
 
+def test_serve_annotation_reuses_its_token_file(tmp_path, monkeypatch, capsys):
+    import modelworks.web
+    from modelworks.guard.annotate import serve_annotation
+
+    apps = []
+    monkeypatch.setattr(modelworks.web, "serve_app", lambda app, port: apps.append(app))
+    responses, out = _responses(tmp_path), tmp_path / "labels"
+    serve_annotation(responses, out, 0, ["ann"])
+    first = json.loads((out / "annotator_tokens.json").read_text())
+    assert first["ann"] not in capsys.readouterr().out  # tokens stay in the 0600 file
+    serve_annotation(responses, out, 0, ["ann", "bea"], k=2)  # a restart used to hand out new tokens
+    stored = json.loads((out / "annotator_tokens.json").read_text())
+    assert stored["ann"] == first["ann"] and set(stored) == {"ann", "bea"}
+    serve_annotation(responses, out, 0)  # no names: everyone in the file
+    assert [p["annotator"] for p in apps[-1].state.db.progress()] == ["ann", "bea"]
+
+
 def test_report_tables_and_plots(tmp_path):
     from modelworks.guard.report import write_report
 

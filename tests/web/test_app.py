@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from contextlib import contextmanager
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -103,15 +105,26 @@ def test_server_side_validation_and_csrf(app):
     assert c2.get("/export.json").status_code == 401
 
 
-def test_agreement_endpoint(app):
+def test_annotators_see_only_their_own_labels_agreement_is_for_the_owner(app):
+    from modelworks.web import agreement_report
+
+    clients = {}
     for name, (e, f) in (("alice", ("3", "4")), ("bob", ("3", "2")), ("carol", ("2", "2"))):
-        c = TestClient(app)
+        c = clients[name] = TestClient(app)
         r = login(c, TOKENS[name])
         while "item-id" in r.text:
             item = re.search(r'id="item-id">([^<]+)<', r.text).group(1)
             r = c.post(f"/item/{item}", data={"csrf": csrf_of(r.text), "action": "submit",
                                               "label.empathy": e, "label.fluency": f}, follow_redirects=True)
-    rep = c.get("/agreement.json").json()
+    for name, c in clients.items():
+        mine = c.get("/export.json").json()
+        assert mine and {rec["annotator"] for rec in mine} == {name}
+        assert {row.split(",")[1] for row in c.get("/export.csv").text.splitlines()[1:]} == {name}
+        assert c.get("/agreement.json").status_code == 404
+        page = c.get("/progress").text
+        assert "agreement.json" not in page and "the app shows nobody the others' labels" in page
+    assert len(app.state.db.export()) == 8  # the owner's view (CLI / AnnotationDB) has everything
+    rep = agreement_report(app.state.db.ratings_by_dimension())
     assert set(rep) == {"empathy", "fluency"}
     assert rep["empathy"]["pairs"] == 4 and rep["empathy"]["units"] == 4
     assert 0 <= rep["empathy"]["exact"] <= 1 and rep["empathy"]["within_1"] == 1.0
@@ -139,3 +152,150 @@ def test_generic_schema_zero_to_three(tmp_path, items):
     assert bad.status_code == 400
     c.post("/item/d0", data={"csrf": csrf_of(r.text), "action": "submit", "label.safety": "2"})
     assert app.state.db.export(s)[0]["scores"] == {"safety": 2}
+
+
+@pytest.mark.parametrize("raw", ["--1", "\u00b2", "9" * 5000, "\u0663", "0_3", "+3", " 3 ", "3\n", "1.0", "-0x1"])
+def test_malformed_scores_are_refused_with_400(app, raw):
+    c = TestClient(app)
+    r = login(c, TOKENS["alice"])
+    item = re.search(r'id="item-id">([^<]+)<', r.text).group(1)
+    r = c.post(f"/item/{item}", data={"csrf": csrf_of(r.text), "action": "submit", "label.empathy": "2",
+                                      "label.fluency": raw})
+    assert r.status_code == 400 and "score for 'Fluency' must be an integer in 0..4" in html.unescape(r.text)
+    assert 'value="2" checked' in r.text  # the valid choice is kept on the page
+    assert app.state.db.export() == []
+
+
+def test_level_of_accepts_only_the_schema_levels(schema):
+    assert [schema.level_of(v) for v in ("0", "4", "-0", "5", "-1", "007", "\u0663", "+3", None)] == \
+        [0, 4, 0, None, None, None, None, None, None]
+
+
+URL_HOSTILE_IDS = ["a/b", "x?y=1", "a#b", "50%41", "sp ace", "ü/..", "%2F", "/lead", "a\\b"]
+
+
+@contextmanager
+def uvicorn_thread(app):
+    """The app under a real uvicorn on 127.0.0.1 (TestClient decodes percent-escapes in paths twice)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from tests._net import free_port
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}", follow_redirects=True) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_item_ids_that_are_unsafe_in_urls_still_work(tmp_path, schema):
+    from modelworks.web import AnnotationItem
+
+    items = [AnnotationItem(i, [("Seeker", f"text of {i}")]) for i in URL_HOSTILE_IDS]
+    app = create_annotation_app(tmp_path / "u.sqlite", items, schema, {"alice": TOKENS["alice"]}, k=1)
+    with uvicorn_thread(app) as c:
+        r = login(c, TOKENS["alice"])
+        assert html.unescape(re.search(r'id="item-id">([^<]+)<', r.text).group(1)) == "a/b"
+        r = c.post(r.url.raw_path.decode(), data={"csrf": csrf_of(r.text), "action": "skip"})  # skip works
+        seen = []
+        while "item-id" in r.text:
+            seen.append(html.unescape(re.search(r'id="item-id">([^<]+)<', r.text).group(1)))
+            action = html.unescape(re.search(r'action="([^"]+)" id="label-form"', r.text).group(1))
+            assert action == r.url.raw_path.decode()  # the form posts back to the item it shows
+            r = c.post(action, data={"csrf": csrf_of(r.text), "action": "submit", "label.empathy": "1",
+                                     "label.fluency": "2"})
+        assert "All your items are done" in r.text
+    assert seen == [*URL_HOSTILE_IDS[1:], "a/b"]
+    assert {rec["item"] for rec in app.state.db.export()} == set(URL_HOSTILE_IDS)
+
+
+@pytest.mark.parametrize("bad", ["", ".", ".."])
+def test_item_ids_a_browser_cannot_address_are_refused(tmp_path, schema, bad):
+    from modelworks.web import AnnotationItem
+
+    with pytest.raises(UserError, match="cannot be used in a URL"):
+        create_annotation_app(tmp_path / "x.sqlite", [AnnotationItem(bad, [("", "t")])], schema, TOKENS, k=1)
+
+
+def test_roster_revokes_tokens_and_sessions_expire(tmp_path, items, schema):
+    db_path = tmp_path / "r.sqlite"
+    app = create_annotation_app(db_path, items, schema, TOKENS, k=2)
+    alice, bob, carol = TestClient(app), TestClient(app), TestClient(app)
+    r = login(alice, TOKENS["alice"])
+    first = re.search(r'id="item-id">([^<]+)<', r.text).group(1)
+    alice.post(f"/item/{first}", data={"csrf": csrf_of(r.text), "action": "submit", "label.empathy": "1",
+                                       "label.fluency": "1"})
+    login(bob, TOKENS["bob"])
+    login(carol, TOKENS["carol"])
+    # restart without alice and with a new token for bob
+    app2 = create_annotation_app(db_path, items, schema, {"bob": "bob-new-token-9", "carol": TOKENS["carol"]}, k=2)
+    for old, client in (("alice", alice), ("bob", bob)):
+        client.app = app2
+        assert "/item/" not in str(client.get("/next").url), old  # the old session no longer works
+    assert login(TestClient(app2), TOKENS["alice"]).status_code == 401
+    assert login(TestClient(app2), TOKENS["bob"]).status_code == 401
+    assert login(TestClient(app2), "bob-new-token-9").status_code == 200
+    carol.app = app2
+    assert "/item/" in str(carol.get("/next").url)  # untouched annotators keep their session
+    db = app2.state.db
+    assert [(rec["item"], rec["annotator"]) for rec in db.export()] == [(first, "alice")]  # finished labels kept
+    per_item = {}
+    for item, ann in db._q("SELECT item_id, annotator FROM assignments"):
+        per_item.setdefault(item, set()).add(ann)
+    assert len(per_item.pop(first)) == 2 and all(v == {"bob", "carol"} for v in per_item.values())  # work moved on
+    assert [p["annotator"] for p in db.progress()] == ["alice", "bob", "carol"]
+    # sessions expire after 12 hours
+    db._q("UPDATE sessions SET created_at = created_at - 12 * 3600 - 1")
+    assert "/item/" not in str(carol.get("/next").url)
+
+
+def test_same_token_for_two_annotators_is_one_line_error(tmp_path, items, schema):
+    with pytest.raises(UserError, match="annotators 'alice' and 'bob' have the same token"):
+        create_annotation_app(tmp_path / "d.sqlite", items, schema, {"alice": "shared-token-1", "bob": "shared-token-1"})
+
+
+def test_two_annotators_may_swap_tokens_between_starts(tmp_path, items, schema):
+    a, b = "first-token-111", "second-token-22"
+    create_annotation_app(tmp_path / "s.sqlite", items, schema, {"alice": a, "bob": b})
+    app = create_annotation_app(tmp_path / "s.sqlite", items, schema, {"alice": b, "bob": a})
+    assert re.search(r'id="who">([^<]+)<', login(TestClient(app), a).text).group(1) == "bob"
+
+
+def test_stored_tokens_are_kept_and_new_names_added(tmp_path):
+    from modelworks.web import stored_tokens
+
+    f = tmp_path / "annotator_tokens.json"
+    first = stored_tokens(f)
+    assert list(first) == ["annotator1"] and f.stat().st_mode & 0o777 == 0o600
+    both = stored_tokens(f, ["alice", "bob"])
+    assert list(both) == ["alice", "bob"]
+    assert stored_tokens(f) == {**first, **both}  # the file keeps everyone
+    assert stored_tokens(f, ["bob", "annotator1"]) == {"bob": both["bob"], "annotator1": first["annotator1"]}
+    f.write_text("[1]")
+    with pytest.raises(UserError, match="expected an object"):
+        stored_tokens(f)
+
+
+def _big_login(client: TestClient, size: int, chunked: bool = False):
+    page = client.get("/")
+    body = b"csrf=" + csrf_of(page.text).encode() + b"&token=" + b"x" * size
+    content = iter([body[i:i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+    return client.post("/login", content=content, headers={"content-type": "application/x-www-form-urlencoded"})
+
+
+def test_request_bodies_over_256_kb_are_refused(tmp_path, items, schema):
+    app = create_annotation_app(tmp_path / "b.sqlite", items, schema, TOKENS, k=1)
+    c = TestClient(app)
+    assert _big_login(c, 300 * 1024).status_code == 413
+    assert _big_login(c, 300 * 1024, chunked=True).status_code == 413
+    assert _big_login(c, 100).status_code == 401  # a small body still reaches the app
+    assert login(c, TOKENS["alice"]).status_code == 200

@@ -160,38 +160,6 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     return (f"{param}: {msg}" if param else msg), param
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over ``limit`` bytes, by Content-Length or as it streams in.
-
-    By hand because Starlette's ``max_body_size`` answers an oversized Content-Length in plain text,
-    replacing the app's own (OpenAI-style) error body.
-    """
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        from starlette.datastructures import Headers
-        from starlette.exceptions import HTTPException
-
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
-            return await error_response(413, _too_large(self.limit))(scope, receive, send)
-        seen = 0
-
-        async def limited_receive() -> Any:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise HTTPException(status_code=413)  # answered by create_app's handler
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
 def _too_large(limit: int) -> str:
     return f"request body is larger than {limit // (1024 * 1024)} MB"
 
@@ -202,7 +170,10 @@ def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | No
     from starlette.exceptions import HTTPException
 
     app = fastapi.FastAPI(title="modelworks serve", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # added first, so it runs after the key check
+    from modelworks.web.body_limit import BodyLimit
+
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES,  # added first, so it runs after the key check
+                       too_large=lambda: error_response(413, _too_large(MAX_BODY_BYTES)))
 
     @app.middleware("http")
     async def check_key(request, call_next):

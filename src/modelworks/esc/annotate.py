@@ -53,22 +53,19 @@ def esc_items(run_dir: str | Path):
 
 
 def load_tokens(spec: str | None, names: list[str] | None, out_file: Path) -> dict[str, str]:
-    """Tokens from a JSON file {name: token}, or fresh ones for ``names`` (saved to ``out_file``)."""
-    from modelworks.runs import atomic_write_json
-    from modelworks.web import make_tokens
+    """The roster {name: token}: the JSON file ``spec`` as given, or ``names`` with the tokens kept in
+    ``out_file`` (new names get fresh tokens added there; no names: everyone in ``out_file``)."""
+    from modelworks.web import stored_tokens
 
     if spec:
+        if names:
+            raise UserError("give either --tokens FILE or --annotators NAMES, not both (the file names the annotators)")
         p = Path(spec)
         data = read_json(p, "token file")
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise UserError(f"{p}: expected an object {{annotator name: token}}")
         return data
-    if out_file.is_file():
-        return json.loads(out_file.read_text(encoding="utf-8"))
-    tokens = make_tokens(names or ["annotator1"])
-    atomic_write_json(out_file, tokens)
-    out_file.chmod(0o600)
-    return tokens
+    return stored_tokens(out_file, names)
 
 
 def esc_annotation_app(run_dir: str | Path, annotators: dict[str, str], k: int = 1, language: str = "en",
@@ -76,8 +73,10 @@ def esc_annotation_app(run_dir: str | Path, annotators: dict[str, str], k: int =
     from modelworks.web import create_annotation_app
 
     run_dir = Path(run_dir)
+    note = ("The project owner exports all labels with 'modelworks esc export-annotations --run RUN' and "
+            "computes the agreement with 'modelworks esc agreement --run RUN'.")
     return create_annotation_app(run_dir / "annotations.sqlite", esc_items(run_dir), esc_schema(language, templates),
-                                 annotators, k=k, title="ESC-Eval annotation")
+                                 annotators, k=k, title="ESC-Eval annotation", owner_note=note)
 
 
 def export_annotations(run_dir: str | Path) -> Path:

@@ -122,7 +122,9 @@ def annotate_cmd(
     run: Path = typer.Option(..., help="Run folder of 'modelworks esc run'."),
     port: int = typer.Option(8765),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
-    annotators: str = typer.Option("annotator1", help="Comma-separated names (tokens are generated once)."),
+    annotators: str | None = typer.Option(
+        None, help="Comma-separated names (default: those in RUN/annotator_tokens.json, else annotator1). Tokens "
+        "are kept in that file; a new name gets one, a name left out can no longer log in."),
     tokens: Path | None = typer.Option(None, help="JSON file {name: token} instead of generated tokens."),
     k: int = typer.Option(1, help="Annotators per dialogue."),
     language: str = typer.Option("en", help="Language of the rubric texts shown (en | zh)."),
@@ -131,7 +133,7 @@ def annotate_cmd(
     from modelworks.esc.annotate import esc_annotation_app, load_tokens
     from modelworks.web import serve_app
 
-    names = [a.strip() for a in annotators.split(",") if a.strip()]
+    names = [a.strip() for a in (annotators or "").split(",") if a.strip()]
     toks = load_tokens(str(tokens) if tokens else None, names, Path(run) / "annotator_tokens.json")
     app_ = esc_annotation_app(run, toks, k=k, language=language)
     typer.echo(f"annotation app on http://{host}:{port}/  (tokens: {tokens or Path(run) / 'annotator_tokens.json'})")

@@ -57,7 +57,10 @@ def annotation_app(responses: str | Path, db: str | Path, tokens: dict[str, str]
     items = annotation_items(read_responses(responses))
     if not items:
         raise UserError(f"{responses}: no open-domain responses (privacy, bias, toxicity, legality) to label")
-    return create_annotation_app(db, items, safety_schema(), tokens, k=k, title="MLLMGuard safety labels")
+    note = ("The project owner exports all labels (median per item) with "
+            "'modelworks guard annotate-export --db labels.sqlite --out FILE'.")
+    return create_annotation_app(db, items, safety_schema(), tokens, k=k, title="MLLMGuard safety labels",
+                                 owner_note=note)
 
 
 def export_guardrank_data(db: str | Path, out: str | Path) -> int:
@@ -81,17 +84,20 @@ def export_guardrank_data(db: str | Path, out: str | Path) -> int:
     return len(lines)
 
 
-def serve_annotation(responses: str | Path, out: str | Path, port: int, annotators: list[str],
+def serve_annotation(responses: str | Path, out: str | Path, port: int, annotators: list[str] | None = None,
                      k: int = 1) -> None:
-    """Create the tokens, print them once, and serve the app on 127.0.0.1."""
-    from modelworks.web import make_tokens, serve_app
+    """Serve the app on 127.0.0.1 for ``annotators`` (default: everyone in OUT/annotator_tokens.json).
+
+    Tokens live in OUT/annotator_tokens.json: a restart reuses them, a new name gets a fresh one.
+    """
+    from modelworks.web import serve_app, stored_tokens
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokens = make_tokens(annotators)
+    token_file = out / "annotator_tokens.json"
+    tokens = stored_tokens(token_file, annotators)
     app = annotation_app(responses, out / "labels.sqlite", tokens, k=k)
-    for name, tok in tokens.items():
-        print(f"annotator {name}: token {tok}")
+    print(f"annotators {', '.join(tokens)}: login tokens in {token_file}")
     print(f"open http://127.0.0.1:{port}/ ; export labels with: modelworks guard annotate-export --db "
           f"{out / 'labels.sqlite'} --out {out / 'guardrank_train.jsonl'}")
     serve_app(app, port=port)

@@ -207,14 +207,16 @@ def guardrank_train(
 def annotate(
     data: Path = typer.Option(..., "--data", help="A run folder / responses.jsonl to label 0-3."),
     out: Path = typer.Option(..., "--out", help="Folder for labels.sqlite."),
-    annotators: list[str] = typer.Option(["annotator1"], "--annotator", help="Annotator names (repeatable)."),
+    annotators: list[str] | None = typer.Option(
+        None, "--annotator", help="Annotator names (repeatable; default: those in OUT/annotator_tokens.json, "
+        "else annotator1). Tokens are kept in that file; a name left out can no longer log in."),
     k: int = typer.Option(1, "--k", help="Annotators per item."),
     port: int = typer.Option(8765, "--port"),
 ) -> None:
     """Label responses 0-3 in the browser (the shared annotation app) to build GuardRank training data."""
     from modelworks.guard.annotate import serve_annotation
 
-    serve_annotation(data, out, port, list(annotators), k)
+    serve_annotation(data, out, port, list(annotators or []), k)
 
 
 @app.command("annotate-export")

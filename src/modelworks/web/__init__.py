@@ -2,17 +2,20 @@
 
 Public API (see :mod:`modelworks.web.app` for an example)::
 
-    create_annotation_app(db_path, items, schema, annotators, k=1, title=..., agreement_level="ordinal")
+    create_annotation_app(db_path, items, schema, annotators, k=1, title=..., owner_note="")
     serve_app(app, host="127.0.0.1", port=8765)
     LabelSchema(dimensions=[Dimension(name, title, rubric)], low=0, high=4, level_names={})
     AnnotationItem(id, turns=[(speaker, text)], context=[(title, text)], meta={})
-    AnnotationDB(path).export(schema) / .progress() / .ratings_by_dimension()
+    AnnotationDB(path).export(schema, annotator=None) / .progress() / .ratings_by_dimension()
     agreement_report({dim: {item: {annotator: value}}}), cohen_kappa, krippendorff_alpha
     make_tokens(names) -> {name: random token}
+    stored_tokens(path, names=None) -> the roster's tokens, kept in a 0600 JSON file across restarts
 """
 
 import secrets
+from pathlib import Path
 
+from modelworks.errors import UserError
 from modelworks.web.agreement import agreement_report, cohen_kappa, krippendorff_alpha, pairwise_agreement
 from modelworks.web.app import create_annotation_app, serve_app
 from modelworks.web.db import AnnotationDB
@@ -24,7 +27,28 @@ def make_tokens(names: list[str]) -> dict[str, str]:
     return {n: secrets.token_urlsafe(12) for n in names}
 
 
+def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str, str]:
+    """{name: token} for ``names`` (default: everyone in the file, else ``annotator1``) from the JSON file ``path``.
+
+    A name without a token gets a fresh one, added to the file; tokens already handed out are kept, so a
+    restart never logs anyone out. Names missing from ``names`` stay in the file but are not returned.
+    """
+    from modelworks.jsonl import read_json
+    from modelworks.runs import atomic_write_json
+
+    path = Path(path)
+    stored = read_json(path, "token file") if path.is_file() else {}
+    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
+        raise UserError(f"{path}: expected an object {{annotator name: token}}; fix or delete the file")
+    names = list(names) if names else list(stored) or ["annotator1"]
+    new = make_tokens([n for n in names if n not in stored])
+    if new:
+        atomic_write_json(path, {**stored, **new})
+        path.chmod(0o600)
+    return {n: stored.get(n) or new[n] for n in names}
+
+
 __all__ = [
     "AnnotationDB", "AnnotationItem", "Dimension", "LabelSchema", "agreement_report", "cohen_kappa",
-    "create_annotation_app", "krippendorff_alpha", "make_tokens", "pairwise_agreement", "serve_app",
+    "create_annotation_app", "krippendorff_alpha", "make_tokens", "pairwise_agreement", "serve_app", "stored_tokens",
 ]

@@ -9,7 +9,15 @@
 Security: an annotator logs in with a personal token (stored hashed); the session cookie is
 random, HttpOnly and SameSite=Strict; every POST form carries a CSRF token (per session; for
 the login form a double-submit cookie) compared in constant time; all SQL is parameterised;
-all content is escaped by Jinja2's autoescape; labels are validated on the server.
+all content is escaped by Jinja2's autoescape; labels are validated on the server; request
+bodies over 256 KB are refused (413). Sessions end after 12 hours, when the annotator is left out
+of the roster at a restart, or when their token changes.
+
+Annotators label independently: the export pages show an annotator only their own labels, and
+there is no agreement page. All labels and the agreement statistics are for the project owner,
+through the CLI (``modelworks esc export-annotations`` / ``esc agreement``, ``modelworks guard
+annotate-export``) or :class:`AnnotationDB` (``export()``, ``ratings_by_dimension()`` with
+:func:`agreement_report`); ``owner_note`` is shown to annotators on the progress page.
 """
 
 
@@ -18,8 +26,8 @@ import hmac
 import io
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
-from modelworks.web.agreement import agreement_report
 from modelworks.web.db import AnnotationDB
 from modelworks.web.schema import AnnotationItem, LabelSchema
 
@@ -27,7 +35,13 @@ __all__ = ["create_annotation_app", "serve_app", "SESSION_COOKIE"]
 
 SESSION_COOKIE = "mw_session"
 LOGIN_CSRF_COOKIE = "mw_login_csrf"
+MAX_BODY_BYTES = 256 * 1024  # a label form is a few hundred bytes
 _TEMPLATES = Path(__file__).parent / "templates"
+
+
+def item_url(item_id: str) -> str:
+    """The URL path of an item; every character of the id is percent-encoded, '/' included."""
+    return "/item/" + quote(item_id, safe="")
 
 
 def create_annotation_app(
@@ -37,19 +51,27 @@ def create_annotation_app(
     annotators: dict[str, str],
     k: int = 1,
     title: str = "Annotation",
-    agreement_level: str = "ordinal",
+    owner_note: str = "",
+    session_ttl_s: float | None = None,
 ):
-    """A FastAPI app: ``annotators`` maps name -> login token; each item gets ``k`` annotators."""
+    """A FastAPI app: ``annotators`` maps name -> login token (the whole roster); each item gets ``k`` annotators.
+
+    ``owner_note`` tells annotators where the project owner finds all labels and the agreement statistics.
+    """
     from fastapi import FastAPI, Request
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
     from fastapi.templating import Jinja2Templates
 
-    db = AnnotationDB(db_path)
+    db = AnnotationDB(db_path) if session_ttl_s is None else AnnotationDB(db_path, session_ttl_s)
     db.add_items(items)
     db.add_annotators(annotators)
     db.assign(k)
     templates = Jinja2Templates(directory=str(_TEMPLATES))  # autoescape is on for .html
+    from modelworks.web.body_limit import BodyLimit
+
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES,
+                       too_large=lambda: PlainTextResponse("request body too large", status_code=413))
     app.state.db = db
     app.state.schema = schema
 
@@ -91,7 +113,7 @@ def create_annotation_app(
             return resp
         sid, _, _ = result
         resp = RedirectResponse("/next", status_code=303)
-        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict")
+        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", max_age=int(db.session_ttl_s))
         resp.delete_cookie(LOGIN_CSRF_COOKIE)
         return resp
 
@@ -113,16 +135,18 @@ def create_annotation_app(
         item_id = db.next_item(me[0])
         if item_id is None:
             return page(request, "done.html", user=me[0], csrf=me[1], progress=db.progress())
-        return RedirectResponse(f"/item/{item_id}", status_code=303)
+        return RedirectResponse(item_url(item_id), status_code=303)
 
     def show(request: Request, me: tuple[str, str], item_id: str, message: str = "", status: int = 200,
              chosen: dict | None = None):
         item = db.item(item_id)
         mine = next(p for p in db.progress() if p["annotator"] == me[0])
         return page(request, "item.html", status=status, user=me[0], csrf=me[1], item=item, message=message,
-                    chosen=chosen if chosen is not None else db.labels_of(item_id, me[0]), progress=mine)
+                    item_url=item_url(item_id), progress=mine,
+                    chosen=chosen if chosen is not None else db.labels_of(item_id, me[0]))
 
-    @app.get("/item/{item_id}", response_class=HTMLResponse)
+    # ':path' so that an id with '/' (percent-encoded by item_url, decoded by the server) still matches
+    @app.get("/item/{item_id:path}", response_class=HTMLResponse)
     def item_page(request: Request, item_id: str):
         me = current(request)
         if not me:
@@ -131,7 +155,7 @@ def create_annotation_app(
             return error(request, f"item {item_id!r} is not assigned to you", 404)
         return show(request, me, item_id)
 
-    @app.post("/item/{item_id}")
+    @app.post("/item/{item_id:path}")
     async def item_submit(request: Request, item_id: str):
         me = current(request)
         if not me:
@@ -151,7 +175,7 @@ def create_annotation_app(
         try:
             labels = schema.parse(fields)
         except ValueError as exc:
-            chosen = {k[6:]: int(v) for k, v in fields.items() if v.lstrip("-").isdigit()}
+            chosen = {k[6:]: v for k, raw in fields.items() if (v := schema.level_of(raw)) is not None}
             return show(request, me, item_id, message=str(exc), status=400, chosen=chosen)
         db.submit(item_id, me[0], labels)
         return RedirectResponse("/next", status_code=303)
@@ -161,43 +185,30 @@ def create_annotation_app(
         me = current(request)
         if not me:
             return RedirectResponse("/", status_code=303)
-        return page(request, "progress.html", user=me[0], csrf=me[1], progress=db.progress())
+        return page(request, "progress.html", user=me[0], csrf=me[1], progress=db.progress(), owner_note=owner_note)
 
-    def require_login(request: Request) -> Response | None:
-        return None if current(request) else JSONResponse({"error": "log in first"}, status_code=401)
+    def own_labels(request: Request) -> list[dict] | Response:
+        """The signed-in annotator's finished labels only: annotators must not see each other's."""
+        me = current(request)
+        return db.export(schema, annotator=me[0]) if me else JSONResponse({"error": "log in first"}, status_code=401)
 
     @app.get("/export.json")
     def export_json(request: Request):
-        if (denied := require_login(request)) is not None:
-            return denied
-        return JSONResponse(db.export(schema))
+        recs = own_labels(request)
+        return recs if isinstance(recs, Response) else JSONResponse(recs)
 
     @app.get("/export.csv")
     def export_csv(request: Request):
-        if (denied := require_login(request)) is not None:
-            return denied
+        recs = own_labels(request)
+        if isinstance(recs, Response):
+            return recs
         buf = io.StringIO()
         w = csv.writer(buf)
         dims = [d.name for d in schema.dimensions]
         w.writerow(["item", "annotator", *dims])
-        for rec in db.export(schema):
+        for rec in recs:
             w.writerow([rec["item"], rec["annotator"], *(rec["scores"].get(d, "") for d in dims)])
         return PlainTextResponse(buf.getvalue(), media_type="text/csv")
-
-    @app.get("/agreement.json")
-    def agreement(request: Request):
-        if (denied := require_login(request)) is not None:
-            return denied
-        import math
-
-        report = agreement_report(db.ratings_by_dimension(), agreement_level)
-
-        def clean(v):
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            return None if isinstance(v, float) and math.isnan(v) else v
-
-        return JSONResponse(clean(report))
 
     return app
 

@@ -11,11 +11,15 @@ names for the levels.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from modelworks.errors import UserError
 
 __all__ = ["Dimension", "LabelSchema", "AnnotationItem"]
+
+# A score as the radio buttons send it: ASCII digits only, so int() never sees '٣', '+3', '0_3' or ' 3 '.
+_SCORE = re.compile(r"-?[0-9]{1,3}", re.ASCII)
 
 
 @dataclass
@@ -49,6 +53,13 @@ class LabelSchema:
     def levels(self) -> list[int]:
         return list(range(self.low, self.high + 1))
 
+    def level_of(self, raw: str | None) -> int | None:
+        """The level a submitted value names, or None when it is not one of :attr:`levels`."""
+        if raw is None or not _SCORE.fullmatch(raw):
+            return None
+        v = int(raw)
+        return v if self.low <= v <= self.high else None
+
     def parse(self, form: dict[str, str]) -> dict[str, int]:
         """Validate submitted form fields ``label.<dimension>``; one-line ValueError on bad input."""
         out = {}
@@ -56,12 +67,12 @@ class LabelSchema:
             raw = form.get(f"label.{d.name}")
             if raw is None or raw == "":
                 raise ValueError(f"no score for '{d.title}': choose one of {self.low}..{self.high}")
-            try:
-                v = int(raw)
-            except ValueError:
-                raise ValueError(f"score for '{d.title}' must be an integer, got {raw[:20]!r}") from None
-            if not self.low <= v <= self.high:
-                raise ValueError(f"score for '{d.title}' must be in {self.low}..{self.high}, got {v}")
+            if not _SCORE.fullmatch(raw):
+                raise ValueError(f"score for '{d.title}' must be an integer in {self.low}..{self.high}, "
+                                 f"got {raw[:20]!r}")
+            v = self.level_of(raw)
+            if v is None:
+                raise ValueError(f"score for '{d.title}' must be in {self.low}..{self.high}, got {raw}")
             out[d.name] = v
         extra = [k for k in form if k.startswith("label.") and k[6:] not in out]
         if extra:
