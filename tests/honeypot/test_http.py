@@ -59,3 +59,20 @@ def test_knockoff_over_http_against_served_honeypot(tmp_path, cli):
         assert res.returncode == 1, res.stderr
         assert "ownership not shown" in res.stdout and "/60" in res.stdout
         box.close()
+
+
+def test_predict_refuses_non_finite_inputs_and_oversized_bodies():
+    from fastapi.testclient import TestClient
+
+    from modelworks.honeypot import serve
+    from modelworks.honeypot.victims import build_classifier
+
+    app = serve.create_predict_app(build_classifier("mlp", 1, 4, 3), (1, 4, 4))
+    c = TestClient(app)
+    ok = c.post("/predict", json={"inputs": [[[0.5] * 4] * 4]})
+    assert ok.status_code == 200 and len(ok.json()["probs"][0]) == 3
+    nan = c.post("/predict", content=b'{"inputs": [[[NaN, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]]}',
+                 headers={"content-type": "application/json"})
+    assert nan.status_code == 422 and "finite" in nan.json()["detail"]
+    big = c.post("/predict", content=b" " * (serve.MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    assert big.status_code == 413

@@ -15,6 +15,7 @@ from modelworks.errors import UserError, require
 __all__ = ["create_predict_app", "serve_model"]
 
 MAX_BATCH = 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024  # 1,024 images of 3 x 32 x 32 as JSON numbers fit
 
 
 class PredictRequest(BaseModel):
@@ -31,7 +32,11 @@ def create_predict_app(model, input_shape: tuple[int, int, int], defence=None):
     with torch.no_grad():
         num_classes = int(model(torch.zeros(1, *input_shape)).shape[1])
 
-    app = fastapi.FastAPI(title="modelworks honeypot serve")
+    from modelworks.web.body_limit import BodyLimit
+
+    app = fastapi.FastAPI(title="modelworks honeypot serve", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, too_large=lambda: fastapi.responses.JSONResponse(
+        {"detail": f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB"}, status_code=413))
 
     @app.get("/info")
     def info() -> dict:
@@ -43,6 +48,8 @@ def create_predict_app(model, input_shape: tuple[int, int, int], defence=None):
             x = torch.tensor(req.inputs, dtype=torch.float32)
         except (ValueError, TypeError):
             raise fastapi.HTTPException(status_code=422, detail="inputs must be a nested list of numbers") from None
+        if not bool(torch.isfinite(x).all()):
+            raise fastapi.HTTPException(status_code=422, detail="inputs must be finite numbers (no NaN or infinity)")
         if x.ndim == 3:
             x = x[None]
         if tuple(x.shape[1:]) != tuple(input_shape):
