@@ -101,28 +101,26 @@ class ChatMessage(BaseModel):
         return content
 
 
-class ChatRequest(BaseModel):
+class _Sampling(BaseModel):
+    """The fields both endpoints share."""
+
     model: str | None = None
+    temperature: Temperature = 0.0
+    top_p: TopP = 1.0
+    seed: Seed = None
+    stop: Stop = Field(default_factory=list)
+    n: int | None = 1
+    stream: bool | None = False
+
+
+class ChatRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: MaxTokens = 256
-    temperature: Temperature = 0.0
-    top_p: TopP = 1.0
-    seed: Seed = None
-    stop: Stop = Field(default_factory=list)
-    n: int | None = 1
-    stream: bool | None = False
 
 
-class CompletionRequest(BaseModel):
-    model: str | None = None
+class CompletionRequest(_Sampling):
     prompt: Prompts
     max_tokens: MaxTokens = 16
-    temperature: Temperature = 0.0
-    top_p: TopP = 1.0
-    seed: Seed = None
-    stop: Stop = Field(default_factory=list)
-    n: int | None = 1
-    stream: bool | None = False
 
 
 class APIError(Exception):
