@@ -128,6 +128,25 @@ def test_secrets_are_not_written_to_config_yaml(tmp_path):
         api_key: str | None = "sk-secret"
         options: dict = None
 
-    Run.create("demo", config=WithKey(options={"token": "t0k", "base_url": "http://127.0.0.1:1"}), out=tmp_path / "r")
+    opts = {"token": "t0k", "hf_token": "hf0", "tokenizer": "gpt2", "base_url": "http://127.0.0.1:1"}
+    Run.create("demo", config=WithKey(options=opts), out=tmp_path / "r")
     text = (tmp_path / "r" / "config.yaml").read_text()
-    assert "sk-secret" not in text and "t0k" not in text and "<redacted>" in text and "127.0.0.1" in text
+    assert "sk-secret" not in text and "t0k" not in text and "hf0" not in text and "<redacted>" in text
+    assert "127.0.0.1" in text and "tokenizer: gpt2" in text  # not a secret
+
+
+def test_resume_ignores_dotted_keys_and_compares_old_unredacted_folders(tmp_path):
+    @dataclass
+    class Opts:
+        name: str = "x"
+        options: dict = None
+
+    out = tmp_path / "r"
+    Run.create("demo", config=Opts(options={"base_url": "http://a", "api_key": "k1", "prefix": "p"}), out=out,
+               resume=True, resume_ignore=("options.base_url",)).close()
+    (out / "config.yaml").write_text("name: x\noptions:\n  base_url: http://a\n  api_key: k1\n  prefix: p\n")  # old
+    Run.create("demo", config=Opts(options={"base_url": "http://b", "api_key": "k2", "prefix": "p"}), out=out,
+               resume=True, resume_ignore=("options.base_url",)).close()  # moved server, new key: resumes
+    with pytest.raises(UserError, match="options.prefix changed"):
+        Run.create("demo", config=Opts(options={"base_url": "http://b", "api_key": "k2", "prefix": "q"}), out=out,
+                   resume=True, resume_ignore=("options.base_url",))

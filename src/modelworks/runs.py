@@ -164,10 +164,16 @@ def check_report_dir(path: str | Path) -> Path:
 _SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")
 
 
+def _is_secret(key: Any) -> bool:
+    """``api_key``, ``hf_token``, ``password`` ...: the whole key or its last ``_`` part (not ``tokenizer``)."""
+    k = str(key).lower()
+    return k in _SECRET_KEYS or any(k.endswith("_" + s) for s in _SECRET_KEYS)
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("<redacted>" if isinstance(v, str) and v and any(s in str(k).lower() for s in _SECRET_KEYS)
-                    else _redact(v)) for k, v in value.items()}
+        return {k: ("<redacted>" if isinstance(v, str) and v and _is_secret(k) else _redact(v))
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value
@@ -180,6 +186,16 @@ def _redacted_yaml(config: Any) -> str:
     return yaml.safe_dump(_redact(yaml.safe_load(dump_yaml(config))), sort_keys=False, allow_unicode=True)
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; other values as they are."""
+    if not isinstance(d, dict) or not d:
+        return {prefix.rstrip("."): d} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return out
+
+
 def _check_same_config(path: Path, text: str, ignore: tuple[str, ...]) -> None:
     import yaml
 
@@ -190,8 +206,13 @@ def _check_same_config(path: Path, text: str, ignore: tuple[str, ...]) -> None:
         stored = yaml.safe_load(stored_file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as e:
         raise UserError(f"{stored_file}: cannot read the stored config to resume ({e.__class__.__name__})") from None
-    new = yaml.safe_load(text) or {}
-    changed = sorted(k for k in set(stored) | set(new) if k not in ignore and stored.get(k) != new.get(k))
+    new = _flat(yaml.safe_load(text) or {})
+    stored = _flat(_redact(stored))  # a folder written before redaction compares like a new one
+
+    def ignored(key: str) -> bool:
+        return any(key == i or key.startswith(i + ".") for i in ignore)
+
+    changed = sorted(k for k in set(stored) | set(new) if not ignored(k) and stored.get(k) != new.get(k))
     if changed:
         raise UserError(f"--out {path}: resuming needs the settings the run started with, but {', '.join(changed)} "
                         "changed (see its config.yaml); give a new folder for new settings (nothing was written)")
@@ -218,8 +239,9 @@ class Run:
         resume: bool = False,
         resume_ignore: tuple[str, ...] | None = None,
     ) -> Run:
-        """``resume_ignore``: with ``resume``, the stored config must equal ``config`` in every top-level key
-        but these (e.g. concurrency), or the run is refused; ``None`` compares nothing."""
+        """``resume_ignore``: with ``resume``, the stored config must equal ``config`` in every key but these
+        (dotted keys and their sub-keys, e.g. ``concurrency``, ``model_options.base_url``), or the run is
+        refused; ``None`` compares nothing."""
         writes = is_main_process()
         run_dir = Path(out) if out else new_run_dir(job, root)
         run = cls(dir=run_dir, job=job, seed=seed, writes=writes)

@@ -44,18 +44,20 @@ def can_log_in(app, token: str) -> bool:
     return c.post("/login", data={"token": token, "csrf": csrf}, follow_redirects=False).status_code == 303
 
 
-def test_new_annotator_names_are_added_to_the_token_file(run, served):
+def test_annotator_names_are_the_roster_kept_in_the_token_file(run, served):
     served(run)
     first = json.loads((run / "annotator_tokens.json").read_text())
     assert list(first) == ["annotator1"]
-    app = served(run, annotators="alice,bob", k=2)  # used to keep only annotator1 and fail on k=2
+    app = served(run, annotators="annotator1,alice,bob", k=2)  # used to keep only annotator1 and fail on k=2
     stored = json.loads((run / "annotator_tokens.json").read_text())
-    assert set(stored) == {"annotator1", "alice", "bob"} and stored["annotator1"] == first["annotator1"]
+    assert list(stored) == ["annotator1", "alice", "bob"] and stored["annotator1"] == first["annotator1"]
+    assert can_log_in(app, stored["alice"]) and can_log_in(app, stored["annotator1"])
+    app = served(run, annotators="alice,bob", k=2)  # annotator1 left out: revoked
     assert [p["annotator"] for p in app.state.db.progress()] == ["alice", "bob"]
-    assert can_log_in(app, stored["alice"]) and not can_log_in(app, stored["annotator1"])
-    again = served(run)  # no names: everyone in the file, tokens unchanged
-    assert json.loads((run / "annotator_tokens.json").read_text()) == stored
-    assert can_log_in(again, stored["annotator1"]) and can_log_in(again, stored["bob"])
+    assert not can_log_in(app, stored["annotator1"])
+    again = served(run)  # no names: the file's roster, tokens unchanged, annotator1 still out
+    assert json.loads((run / "annotator_tokens.json").read_text()) == {n: stored[n] for n in ("alice", "bob")}
+    assert can_log_in(again, stored["bob"]) and not can_log_in(again, stored["annotator1"])
 
 
 def test_token_file_errors_are_one_line(run, served, tmp_path):

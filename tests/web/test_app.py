@@ -270,16 +270,17 @@ def test_two_annotators_may_swap_tokens_between_starts(tmp_path, items, schema):
     assert re.search(r'id="who">([^<]+)<', login(TestClient(app), a).text).group(1) == "bob"
 
 
-def test_stored_tokens_are_kept_and_new_names_added(tmp_path):
+def test_stored_tokens_are_the_roster_kept_across_restarts(tmp_path):
     from modelworks.web import stored_tokens
 
     f = tmp_path / "annotator_tokens.json"
     first = stored_tokens(f)
     assert list(first) == ["annotator1"] and f.stat().st_mode & 0o777 == 0o600
-    both = stored_tokens(f, ["alice", "bob"])
-    assert list(both) == ["alice", "bob"]
-    assert stored_tokens(f) == {**first, **both}  # the file keeps everyone
-    assert stored_tokens(f, ["bob", "annotator1"]) == {"bob": both["bob"], "annotator1": first["annotator1"]}
+    both = stored_tokens(f, ["annotator1", "alice", "bob"])
+    assert both["annotator1"] == first["annotator1"] and list(both) == ["annotator1", "alice", "bob"]
+    assert stored_tokens(f) == both  # a restart without names keeps everyone and their tokens
+    assert stored_tokens(f, ["bob"]) == {"bob": both["bob"]}  # alice and annotator1 are revoked ...
+    assert stored_tokens(f) == {"bob": both["bob"]}  # ... and stay revoked after a plain restart
     f.write_text("[1]")
     with pytest.raises(UserError, match="expected an object"):
         stored_tokens(f)

@@ -64,6 +64,12 @@ class EscRunConfig:
             raise ConfigError(f"key 'n' must be >= 1, got {self.n}")
 
 
+# settings a resumed run may change: how it connects and how hard it retries, not what it asks
+_RESUME_IGNORE = ("concurrency", "max_retries", "retry_wait", "data_dir",
+                  *(f"{side}_options.{key}" for side in ("agent", "model")
+                    for key in ("base_url", "api_key", "max_concurrency", "max_retries", "timeout", "cache")))
+
+
 @dataclass
 class DialogueRecord:
     index: str
@@ -134,7 +140,7 @@ def run_esc(cfg: EscRunConfig, out: str | Path | None = None, progress: bool = F
     model_gen = GenerateConfig(max_tokens=cfg.model_max_tokens, temperature=cfg.model_temperature)
 
     run = Run.create("esc-run", config=cfg, out=out, seed=cfg.seed, resume=True,
-                     resume_ignore=("concurrency", "max_retries", "retry_wait", "data_dir"))
+                     resume_ignore=_RESUME_IGNORE)
     store = SampleStore(run.path("samples.sqlite"))
     store.add("esc", TASK, [(str(i), {"card": c.to_record()}) for i, c in enumerate(cards)], check_inputs=True)
     by_id = {c.id: c for c in cards}

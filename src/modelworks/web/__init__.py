@@ -30,8 +30,9 @@ def make_tokens(names: list[str]) -> dict[str, str]:
 def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str, str]:
     """{name: token} for ``names`` (default: everyone in the file, else ``annotator1``) from the JSON file ``path``.
 
-    A name without a token gets a fresh one, added to the file; tokens already handed out are kept, so a
-    restart never logs anyone out. Names missing from ``names`` stay in the file but are not returned.
+    The file is the roster: a name without a token gets a fresh one; tokens already handed out are kept, so
+    a restart never logs anyone out; a name left out of ``names`` is removed, so it stays revoked after later
+    restarts too.
     """
     from modelworks.jsonl import read_json
     from modelworks.runs import atomic_write_json
@@ -41,11 +42,11 @@ def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str,
     if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
         raise UserError(f"{path}: expected an object {{annotator name: token}}; fix or delete the file")
     names = list(names) if names else list(stored) or ["annotator1"]
-    new = make_tokens([n for n in names if n not in stored])
-    if new:
-        atomic_write_json(path, {**stored, **new})
+    roster = {**{n: stored[n] for n in names if n in stored}, **make_tokens([n for n in names if n not in stored])}
+    if roster != stored:
+        atomic_write_json(path, roster)
         path.chmod(0o600)
-    return {n: stored.get(n) or new[n] for n in names}
+    return {n: roster[n] for n in names}
 
 
 __all__ = [
