@@ -51,6 +51,8 @@ def test_usage_mistakes_are_one_line_errors(cli):
                           "modelworks train estimate: Invalid value for '--params'", "(see --help)")
     assert_one_line_error(cli("tkg", "nosuch"), "No such command 'nosuch'")
     assert_one_line_error(cli("esc", "judge", "--run", "x"), "Missing option '--judge'")
+    group = cli("esc")  # a group without a command prints its help, no error line
+    assert group.returncode == 2 and "judge" in group.stdout + group.stderr and "error:" not in group.stderr
 
 
 def test_debug_shows_the_traceback(cli, tmp_path):

@@ -65,6 +65,11 @@ def test_unknown_key_names_dotted_path_and_valid_keys(tmp_path):
     assert str(p) in msg and "'inner.rank'" in msg and "alpha, r, targets" in msg
 
 
+def test_an_optional_scalar_error_says_null_is_allowed():
+    with pytest.raises(ConfigError, match=r"key 'maybe' expects int or null, got 'x'"):
+        load_config(Outer, None, ["maybe=x"])
+
+
 def test_errors_inside_an_optional_section_name_the_inner_key(tmp_path):
     p = write(tmp_path, "optional_inner:\n  r: 4\n")
     assert load_config(Outer, p).optional_inner.r == 4

@@ -87,16 +87,17 @@ _add_capabilities()
 
 def main() -> None:
     """Console-script entry point: one-line errors (and usage mistakes) unless --debug."""
-    debug = _state["debug"] or "--debug" in sys.argv
     try:
         rc = app(standalone_mode=False)
     except UserError as exc:
-        if debug:
+        if _debug():
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - anything else is still one line without --debug
         kinds = {c.__name__ for c in type(exc).__mro__}  # typer ships its own copy of click's exceptions
+        if "NoArgsIsHelpError" in kinds:  # a command group without a command: its help was printed
+            sys.exit(2)
         if "UsageError" in kinds:  # a mistyped option or value: one line, not a usage box
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else "modelworks"
@@ -105,12 +106,16 @@ def main() -> None:
         if "Abort" in kinds:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
             print("interrupted", file=sys.stderr)
             sys.exit(130)
-        if debug:
+        if _debug():
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"error: {type(exc).__name__}: {text} (rerun with --debug for the traceback)", file=sys.stderr)
         sys.exit(2)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _debug() -> bool:
+    return bool(_state["debug"]) or "--debug" in sys.argv
 
 
 if __name__ == "__main__":

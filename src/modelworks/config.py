@@ -187,7 +187,14 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             fail()
         options = [a for a in args if a is not type(None)]
         if len(options) == 1:  # X | None: X's own error names the inner key (e.g. 'ablation_train.lr')
-            return _convert(value, options[0], key, source)
+            inner = options[0]
+            scalar = not dataclasses.is_dataclass(inner) and get_origin(inner) in (None, Literal)
+            try:
+                return _convert(value, inner, key, source)
+            except ConfigError:
+                if scalar:
+                    fail()  # "expects int or null"
+                raise
         for arg in options:
             try:
                 return _convert(value, arg, key, source)

@@ -110,6 +110,13 @@ def test_image_urls_must_be_data_urls_so_server_files_stay_private(tmp_path):
     assert model.calls[0][0]["content"] == [{"type": "text", "text": "what?"}, {"type": "image", "image": url}]
 
 
+def test_developer_role_is_read_as_system():
+    seen = []
+    c = client(MockChat(fn=lambda msgs: seen.append(msgs) or "ok"))
+    r = c.post(CHAT, json={"messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and seen[0][0] == {"role": "system", "content": "be brief"}
+
+
 def test_ignored_fields_are_accepted():
     body = {**user("hi"), "logprobs": True, "tools": [], "response_format": {"type": "json_object"}, "n": 1,
             "stream": False, "stop": "x", "seed": 3}

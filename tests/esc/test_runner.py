@@ -176,7 +176,7 @@ def test_config_errors_one_line(tmp_path, cli):
     r = cli("esc", "run", mock_cfg, "--model", "openai/x", "--out", str(tmp_path / "r"))
     assert r.returncode == 2 and "'prefix' is not an option of the openai provider" in r.stderr
     r = cli("esc", "run", mock_cfg, "--set", "agent_options.responses=5", "--out", str(tmp_path / "r"))
-    assert r.returncode == 2 and "options of 'mock' (responses) are not usable" in r.stderr
+    assert r.returncode == 2 and "mock option 'responses' must be a list of strings, got 5" in r.stderr
     # every dialogue failing is an error exit (a server that refuses connections, no retries)
     r = cli("esc", "run", mock_cfg, "--model", "openai/x", "--set", "model_options={}", "--set", "max_retries=0",
             "--model-option", "base_url=http://127.0.0.1:9/v1", "--model-option", "max_retries=0",

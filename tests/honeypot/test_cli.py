@@ -50,6 +50,7 @@ def test_model_without_linear_head_is_a_one_line_error(cli, tmp_path):
     proc = cli("honeypot", "run", "configs/honeypot/digits.yaml", f"victim.load={tmp_path / 'conv.pt'}",
                "--out", str(tmp_path / "run"))
     _one_line_error(proc, "no linear classifier head")
+    assert not (tmp_path / "run").exists()
 
 
 def _tiny_model_and_trigger(tmp_path, size=8):
@@ -112,3 +113,4 @@ def test_folder_with_more_classes_than_the_config_is_refused(cli, tmp_path):
     proc = cli("honeypot", "run", "configs/honeypot/digits.yaml", f'data.test=["folder:{tmp_path / "imgs"}"]',
                "--out", str(tmp_path / "run"))
     _one_line_error(proc, "labels go up to 11", "data.num_classes is 10")
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made

@@ -88,7 +88,7 @@ def test_read_records_errors_name_file_and_line(tmp_path):
     ("text", '{"text": ["a", "b"]}', "field 'text' must be a string, got a list"),
     ("instruction", '{"prompt": "Add 2 and 3.", "response": 5}', "field 'response' must be a string, got a number"),
     ("chat", '{"messages": []}', "field 'messages' must be a non-empty list"),
-    ("chat", '{"messages": [{"role": "user", "content": null}]}', "field 'messages[0].content' must be a string"),
+    ("chat", '{"messages": [{"role": "user", "content": null}]}', "field 'messages[0].content' must be a string or a list of parts"),
     ("chat", '{"messages": ["hi"]}', "field 'messages[0]' must be a {role, content} object"),
 ])
 def test_read_records_checks_fields_naming_file_and_line(tmp_path, fmt, line, needle):
@@ -115,3 +115,17 @@ def test_fit_reports_a_bad_record_before_creating_the_run_folder(tmp_path):
     with pytest.raises(UserError, match=re.escape(f"{p}:2: record has no field 'text'")):
         fit(TrainConfig(data=[str(p)], out=str(tmp_path / "run")))
     assert not (tmp_path / "run").exists()
+
+
+def test_chat_content_may_be_a_list_of_text_parts():
+    from modelworks.train.config import TrainConfig
+    from modelworks.train.data import record_texts, tokenize_record
+    from modelworks.train.modeling import load_model_and_tokenizer
+
+    cfg = TrainConfig(model="tiny", data=["builtin:chat"], data_format="chat")
+    rec = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hello there"}]},
+                        {"role": "assistant", "content": "hi"}]}
+    assert record_texts([rec], cfg) == ["hello there", "hi"]
+    _, tok = load_model_and_tokenizer("tiny", None, record_texts([rec], cfg) * 20)
+    ex = tokenize_record(rec, tok, cfg)
+    assert "hello there" in tok.decode(ex["input_ids"]) and any(x != -100 for x in ex["labels"])

@@ -43,15 +43,13 @@ def get_model(spec: str | ChatModel, **options: Any) -> ChatModel:
         raise UserError(f"model '{spec}' names no model: write {provider}/<model>")
     try:
         return _PROVIDERS[provider](model, **options)
-    except TypeError as e:  # an option the provider does not take, or of the wrong type
-        if not options:
-            raise
+    except TypeError as e:  # an option the provider does not take (other TypeErrors are bugs: not hidden)
         import re
 
         m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
-        if m:
-            raise UserError(f"'{m.group(1)}' is not an option of the {provider} provider (model '{spec}')") from None
-        raise UserError(f"options of '{spec}' ({', '.join(sorted(options))}) are not usable: {e}") from None
+        if not m or m.group(1) not in options:
+            raise
+        raise UserError(f"'{m.group(1)}' is not an option of the {provider} provider (model '{spec}')") from None
 
 
 def _load_builtin() -> None:

@@ -53,10 +53,14 @@ class MockChat:
 def _mock(
     model: str = "", responses: Sequence[str] | None = None, fn: Any = None, prefix: str = "", **_: Any
 ) -> MockChat:
+    from modelworks.errors import UserError
+
+    if responses is not None and not (isinstance(responses, (list, tuple)) and all(isinstance(r, str) for r in responses)):
+        raise UserError(f"mock option 'responses' must be a list of strings, got {responses!r}")
+    if not isinstance(prefix, str):
+        raise UserError(f"mock option 'prefix' must be a string, got {prefix!r}")
     if model in ("", "echo"):
         return MockChat(responses=responses, fn=fn, name=f"mock/{model or 'echo'}", prefix=prefix)
     if model == "fixed":
         return MockChat(responses=responses or ["OK"], name="mock/fixed")
-    from modelworks.errors import UserError
-
     raise UserError(f"unknown mock model 'mock/{model}'; use mock, mock/echo or mock/fixed")

@@ -5,7 +5,7 @@ Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/complet
 (checked before the body is read). Requests are answered one model call at a time per request (the
 HF provider serialises forwards). No ``/docs`` or ``/openapi.json``.
 
-Honoured request fields: ``model`` (echoed back), ``messages`` (roles system/user/assistant; content
+Honoured request fields: ``model`` (echoed back), ``messages`` (roles system/developer/user/assistant; content
 a string or a list of ``text`` and ``image_url`` parts, images only as base64 ``data:image/...``
 URLs, never paths or web addresses), ``prompt`` (a string or up to 64 strings), ``max_tokens``
 (1..32768), ``temperature`` (0..2), ``top_p`` (0 < p <= 1), ``seed``, ``stop`` (up to 4 strings).
@@ -90,7 +90,7 @@ class ContentPart(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant"]  # 'developer' is OpenAI's newer name for system
     content: str | list[ContentPart]
 
     @field_validator("content", mode="before")
@@ -252,15 +252,17 @@ def create_app(model: ChatModel, model_id: str = "modelworks", api_key: str | No
 
 def _from_wire(m: ChatMessage) -> dict[str, Any]:
     """A validated OpenAI message -> our message (image_url parts become image parts holding the data URL)."""
+    role = "system" if m.role == "developer" else m.role
     if isinstance(m.content, str):
-        return {"role": m.role, "content": m.content}
+        return {"role": role, "content": m.content}
     parts: list[dict[str, Any]] = []
     for p in m.content:
-        if p.type == "image_url" and p.image_url is not None:
+        if p.type == "image_url":
+            assert p.image_url is not None  # ContentPart checked it
             parts.append({"type": "image", "image": p.image_url.url})
         else:
             parts.append({"type": "text", "text": p.text or ""})
-    return {"role": m.role, "content": parts}
+    return {"role": role, "content": parts}
 
 
 def serve(

@@ -492,7 +492,7 @@ def _evaluate(pred: list[int], items: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate_judge_cli(judge: str, data: str | Path, template: str | Path | None = None,
                        base_url: str | None = None) -> dict[str, Any]:
     items = read_harm_items(data)
-    from modelworks.chat._registry import providers
+    from modelworks.chat import providers
 
     if judge.partition("/")[0] not in providers() and not Path(judge).is_dir():
         raise UserError(f"--judge {judge}: no such judge folder (or give a provider: "

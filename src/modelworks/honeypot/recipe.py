@@ -48,7 +48,6 @@ def run_honeypot(cfg: HoneypotRunConfig, out: str | Path | None = None, config_p
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, cfg.threads))
     seed_everything(cfg.seed)
-    run = Run.create("honeypot", config=cfg, out=out, seed=cfg.seed)
     d = cfg.data
     timings: dict[str, float] = {}
 
@@ -70,10 +69,12 @@ def run_honeypot(cfg: HoneypotRunConfig, out: str | Path | None = None, config_p
     shadow_set = load(d.defender_queries)
     if train.y is None or test.y is None:
         raise UserError("data.victim_train and data.test need labelled data sets")
+    victim = None
     if cfg.victim.load:
         victim = load_model(cfg.victim.load)
         check_linear_head(victim, test.x)
-    else:
+    run = Run.create("honeypot", config=cfg, out=out, seed=cfg.seed)  # after the checks: bad input leaves no folder
+    if victim is None:
         torch.manual_seed(cfg.seed)
         victim = build_classifier(cfg.victim.arch, d.channels, d.image_size, d.num_classes, cfg.victim.width)
         train_classifier(victim, train.x, train.y, epochs=cfg.victim.epochs, lr=cfg.victim.lr,

@@ -32,6 +32,8 @@ def _offline_unless_hub_reachable(timeout: float = 3.0) -> None:
 
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # a direct socket says nothing about the hub behind a proxy: let the libraries try
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
         socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()

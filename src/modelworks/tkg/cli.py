@@ -16,19 +16,9 @@ app = typer.Typer(
 
 
 def _dataset(data: str, data_dir: str | None):
-    from modelworks.paths import data_root, find_data_root
-    from modelworks.tkg.datasets import load_tkg
+    from modelworks.tkg.datasets import find_tkg_folder, load_tkg
 
-    root = data_root(data_dir) if data_dir else None  # a --data-dir that does not exist is an error
-    p = Path(data)
-    if not p.is_dir():
-        root = root or find_data_root()
-        cand = root / "tkg" / data if root else None
-        if cand is None or not cand.is_dir():
-            raise UserError(f"TKG data folder not found: {data} (give a folder with train/valid/test.txt, "
-                            "or a dataset name under <data root>/tkg/)")
-        p = cand
-    return load_tkg(p)
+    return load_tkg(find_tkg_folder(data, data_dir))
 
 
 def _print_metrics(title: str, res: dict) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from modelworks.errors import UserError
 
-__all__ = ["TKGDataset", "load_tkg", "read_id_map", "read_facts", "SPLITS"]
+__all__ = ["TKGDataset", "load_tkg", "find_tkg_folder", "read_id_map", "read_facts", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -188,6 +188,21 @@ class TKGDataset:
                 "queries_both_directions": int(2 * len(f)),
             }
         return stats
+
+
+def find_tkg_folder(spec: str | Path, data_dir: str | Path | None = None, what: str = "TKG data folder") -> Path:
+    """``spec`` itself when it is a folder, else ``<data root>/tkg/<spec>``; a missing ``data_dir`` (or
+    ``MODELWORKS_DATA``) or dataset is a one-line :class:`UserError` starting with ``what``."""
+    from modelworks.paths import find_data_root
+
+    root = find_data_root(data_dir)
+    if Path(spec).is_dir():
+        return Path(spec)
+    cand = root / "tkg" / str(spec) if root else None
+    if cand is None or not cand.is_dir():
+        raise UserError(f"{what} not found: {spec} (a folder with train/valid/test.txt, or a dataset name under "
+                        "<data root>/tkg/; set --data-dir or MODELWORKS_DATA)")
+    return cand
 
 
 def load_tkg(path: str | Path, name: str | None = None) -> TKGDataset:

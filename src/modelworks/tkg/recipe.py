@@ -104,19 +104,13 @@ def _changes(a: Ablation) -> dict:
 
 def _data_folder(cfg: TKGRunConfig, data_dir: str | None) -> Path | None:
     """The folder of ``data.path`` (None for synthetic data); a ``--data-dir`` that does not exist is an error."""
-    from modelworks.paths import data_root, find_data_root
+    from modelworks.paths import find_data_root
+    from modelworks.tkg.datasets import find_tkg_folder
 
-    root = data_root(data_dir) if data_dir else None
     if cfg.data.synthetic is not None:
+        find_data_root(data_dir)  # still a named folder that must exist
         return None
-    p = Path(cfg.data.path or "")
-    if not p.is_dir():
-        root = root or find_data_root()
-        if root is None or not (root / "tkg" / str(cfg.data.path)).is_dir():
-            raise UserError(f"key 'data.path': TKG data folder not found: {cfg.data.path} "
-                            "(a folder, or a name under <data root>/tkg/; set --data-dir or MODELWORKS_DATA)")
-        p = root / "tkg" / str(cfg.data.path)
-    return p
+    return find_tkg_folder(str(cfg.data.path), data_dir, what="key 'data.path': TKG data folder")
 
 
 def _resolve_data(cfg: TKGRunConfig, run_dir: Path, data_dir: str | None):

@@ -137,10 +137,12 @@ def _messages(rec: dict[str, Any], name: str, where: str) -> list[dict[str, Any]
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise UserError(f"{where}: field '{name}[{i}]' must be a {{role, content}} object, got {_json_type(msg)}")
-        for key in ("role", "content"):
-            if not isinstance(msg.get(key), str):
-                got = _json_type(msg[key]) if key in msg else "nothing"
-                raise UserError(f"{where}: field '{name}[{i}].{key}' must be a string, got {got}")
+        if not isinstance(msg.get("role"), str):
+            got = _json_type(msg["role"]) if "role" in msg else "nothing"
+            raise UserError(f"{where}: field '{name}[{i}].role' must be a string, got {got}")
+        if not isinstance(msg.get("content"), (str, list)):  # a list: HF's content parts, for the chat template
+            got = _json_type(msg["content"]) if "content" in msg else "nothing"
+            raise UserError(f"{where}: field '{name}[{i}].content' must be a string or a list of parts, got {got}")
     return messages
 
 
@@ -162,17 +164,24 @@ def record_texts(records: Iterable[dict[str, Any]], cfg) -> list[str]:
         if cfg.data_format == "text":
             texts.append(str(rec.get(cfg.text_field, "")))
         elif cfg.data_format == "chat":
-            texts.extend(str(m.get("content", "")) for m in rec.get(cfg.messages_field, []))
+            texts.extend(_text_of(m.get("content", "")) for m in rec.get(cfg.messages_field, []))
         else:
             texts.append(f"{rec.get(cfg.prompt_field, '')}{rec.get(cfg.response_field, '')}")
     return texts
+
+
+def _text_of(content: str | list) -> str:
+    """A message's text: the string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
 
 
 def _render_chat(tokenizer, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     eos = tokenizer.eos_token or ""
-    text = "".join(f"<|{m['role']}|>{m['content']}{eos}\n" for m in messages)
+    text = "".join(f"<|{m['role']}|>{_text_of(m['content'])}{eos}\n" for m in messages)
     return text + ("<|assistant|>" if add_generation_prompt else "")
 
 
