@@ -24,3 +24,18 @@ def test_a_named_data_folder_that_is_missing_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELWORKS_DATA", str(tmp_path / "gone"))
     with pytest.raises(UserError, match="MODELWORKS_DATA=.*gone: no such folder"):
         data_root()
+
+
+def test_check_device_names_the_key_and_what_is_missing(monkeypatch):
+    import torch
+
+    from modelworks.env import check_device
+
+    assert check_device("cpu") == "cpu" and check_device("auto") == "auto"
+    with pytest.raises(UserError, match=r"--device must be one of auto, cpu, cuda, cuda:N, got 'gpu'"):
+        check_device("gpu", "--device", allowed=("auto", "cpu", "cuda"))
+    with pytest.raises(UserError, match="must be one of"):
+        check_device("cpu:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match=r"key 'device' is 'cuda:1' but torch sees no CUDA GPU; use cpu"):
+        check_device("cuda:1")

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["seed_everything", "default_device", "environment_info", "git_sha"]
+__all__ = ["seed_everything", "default_device", "check_device", "environment_info", "git_sha"]
 
 _PACKAGES = (
     "modelworks",
@@ -57,6 +57,29 @@ def default_device(requested: str = "auto") -> str:
     except ImportError:  # pragma: no cover
         pass
     return "cpu"
+
+
+def check_device(device: str, what: str = "key 'device'", allowed: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")) -> str:
+    """``device`` when it is one of ``allowed`` (``cuda`` also as ``cuda:N``) and present on this machine;
+    else a one-line :class:`UserError` naming ``what`` (a config key or a flag)."""
+    from modelworks.errors import UserError
+
+    base, _, index = device.partition(":")
+    if base not in allowed or (index and not (base == "cuda" and index.isdigit())):
+        names = ", ".join(a + (", cuda:N" if a == "cuda" else "") for a in allowed)
+        raise UserError(f"{what} must be one of {names}, got {device!r}")
+    if base in ("auto", "cpu"):
+        return device
+    import torch
+
+    if base == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(index or 0) >= n:
+            have = f"only {n} CUDA GPU(s)" if n else "no CUDA GPU"
+            raise UserError(f"{what} is {device!r} but torch sees {have}; use cpu")
+    elif base == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{what} is 'mps' but torch.backends.mps.is_available() is False; use cpu")
+    return device
 
 
 def git_sha(start: Path | None = None) -> str | None:

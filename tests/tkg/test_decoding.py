@@ -91,5 +91,5 @@ def test_evaluate_llm_rejects_cuda_without_a_gpu(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(UserError, match="no such CUDA GPU"):
+    with pytest.raises(UserError, match="--device is .cuda. but torch sees no CUDA GPU"):
         evaluate_llm(chain_graph(), str(tmp_path / "no-model"), PromptConfig(history=2), device="cuda")

@@ -117,7 +117,7 @@ def test_cuda_without_a_gpu_is_a_user_error(tmp_path, monkeypatch):
     from modelworks.train import fit
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(UserError, match="key 'device' is cuda but no CUDA GPU is visible"):
+    with pytest.raises(UserError, match="key 'device' is 'cuda' but torch sees no CUDA GPU"):
         fit(load_config(TrainConfig, None, ["device=cuda", "data=[builtin:text]", f"out={tmp_path / 'run'}"]))
     assert not (tmp_path / "run").exists()
 

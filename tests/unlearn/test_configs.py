@@ -80,8 +80,8 @@ def test_ok_edge_values_load():
 def test_unavailable_device_fails_before_the_run(tmp_path, monkeypatch, cli):
     import torch
 
+    from modelworks.env import check_device
     from modelworks.errors import UserError
-    from modelworks.unlearn.recipe import check_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserError, match="key 'device' is 'cuda' but torch sees no CUDA GPU"):

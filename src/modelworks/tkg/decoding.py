@@ -136,25 +136,10 @@ def constrained_beam_search(model, tokenizer, prompts: Sequence[str], tries: Ent
     return [sorted(f, key=lambda x: -x[1])[:beams] for f in finished]
 
 
-def _check_device(device: str) -> str:
-    """``device`` when it is auto, cpu, cuda or cuda:N and a requested GPU is visible; else a :class:`UserError`."""
-    if device in ("auto", "cpu"):
-        return device
-    index = device.partition(":")[2]
-    if not (device == "cuda" or (device.startswith("cuda:") and index.isdigit())):
-        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count <= int(index or 0):
-        raise UserError(f"--device {device}: no such CUDA GPU is visible ({count} found); use --device cpu or auto")
-    return device
-
-
 def evaluate_llm(ds, model_dir: str, cfg, split: str = "test", beams: int = 10, limit: int = 200,
                  batch_size: int = 16, device: str = "auto") -> dict:
     """Prompts -> constrained beam search with a local HF causal LM -> raw and time-aware filtered metrics."""
-    from modelworks.env import default_device
+    from modelworks.env import check_device, default_device
     from modelworks.models import load_causal_lm, load_tokenizer
     from modelworks.tkg.metrics import evaluate_rankings, time_aware_filters
     from modelworks.tkg.prompts import check_split, iter_prompts
@@ -165,7 +150,7 @@ def evaluate_llm(ds, model_dir: str, cfg, split: str = "test", beams: int = 10, 
             raise UserError(f"{flag} must be >= 1, got {value}")
     if limit < 0:
         raise UserError(f"--limit must be >= 0 (0 = all), got {limit}")
-    dev = default_device(_check_device(device))
+    dev = default_device(check_device(device, "--device", allowed=("auto", "cpu", "cuda")))
     tok = load_tokenizer(model_dir, padding_side="left")
     model = load_causal_lm(model_dir, device=str(dev))
     prompts = list(iter_prompts(ds, split, cfg, limit))

@@ -48,12 +48,10 @@ def init_distributed(device: str = "auto") -> DistEnv:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise UserError(f"key 'device' must be auto, cpu or cuda, got {device!r}")
-    use_cuda = use_cuda or device.startswith("cuda:")
-    if use_cuda and not torch.cuda.is_available():
-        raise UserError(f"key 'device' is {device} but no CUDA GPU is visible; use device=cpu or device=auto")
+    from modelworks.env import check_device
+
+    check_device(device, allowed=("auto", "cpu", "cuda"))
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)

@@ -156,12 +156,12 @@ def invert_cmd(
 
 def _load(config: Path, overrides: list[str]):
     from modelworks.config import load_config
+    from modelworks.env import check_device
     from modelworks.unlearn.config import UnlearnConfig
-    from modelworks.unlearn.recipe import check_device
 
     cfg = load_config(UnlearnConfig, config, overrides)
     try:
-        check_device(cfg.device)
+        check_device(cfg.device, allowed=("cpu", "cuda", "mps"))
     except UserError as exc:
         raise UserError(f"{config}: {exc}") from None
     return cfg

@@ -18,7 +18,7 @@ from typing import Any
 from modelworks.errors import UserError
 from modelworks.unlearn.config import UnlearnConfig
 
-__all__ = ["run_experiment", "load_tofu_data", "per_step_examples", "check_device"]
+__all__ = ["run_experiment", "load_tofu_data", "per_step_examples"]
 
 _SETS = ("eval_log.json", "eval_real_author_wo_options.json", "eval_real_world_wo_options.json")
 
@@ -336,20 +336,6 @@ def _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, example
     return res.model
 
 
-def check_device(device: str) -> None:
-    """``device`` (cpu, cuda, cuda:N, mps: the config checks the form) exists on this machine."""
-    import torch
-
-    if device.startswith("cuda"):
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device[5:] or 0)
-        if index >= n:
-            have = f"only {n} CUDA device(s)" if n else "no CUDA GPU (torch.cuda.is_available() is False)"
-            raise UserError(f"key 'device' is {device!r} but torch sees {have}; use device=cpu")
-    elif device == "mps" and not torch.backends.mps.is_available():
-        raise UserError("key 'device' is 'mps' but torch.backends.mps.is_available() is False; use device=cpu")
-
-
 def run_experiment(cfg: UnlearnConfig, methods: list[str], out: str | Path | None = None, job: str = "unlearn"):
     """The whole protocol for ``methods``; returns (run, results)."""
     import torch
@@ -361,7 +347,9 @@ def run_experiment(cfg: UnlearnConfig, methods: list[str], out: str | Path | Non
 
     for m in methods:
         get_method(m)  # unknown names fail before any work
-    check_device(cfg.device)
+    from modelworks.env import check_device
+
+    check_device(cfg.device, allowed=("cpu", "cuda", "mps"))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
