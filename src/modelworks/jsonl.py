@@ -9,7 +9,12 @@ from typing import Any
 
 from modelworks.errors import UserError
 
-__all__ = ["read_json", "read_jsonl", "line_number", "write_jsonl"]
+__all__ = ["read_json", "read_jsonl", "line_number", "write_jsonl", "shown"]
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as its JSON file spells it (null, NaN, "abc"), cut to ``limit`` characters, for error messages."""
+    return json.dumps(value, ensure_ascii=False)[:limit]
 
 
 def read_json(path: str | Path, what: str = "JSON file") -> Any:

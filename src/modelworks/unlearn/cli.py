@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from modelworks.errors import UserError
+from modelworks.jsonl import shown
 
 app = typer.Typer(help="MEOW unlearning with MEMO-selected inverted facts; TOFU protocol and baselines.",
                   no_args_is_help=True)
@@ -88,7 +89,7 @@ def memo_cmd(
         for i, r in enumerate(raw):
             bad = next((k for k in ("question", "answer") if not isinstance(r[k], str)), None)
             if bad is not None:
-                raise UserError(f"{data}: row {i} key '{bad}' must be a string, got {json.dumps(r[bad])[:60]}")
+                raise UserError(f"{data}: row {i} key '{bad}' must be a string, got {shown(r[bad])}")
         rows = [{"question": r["question"], "answers": {"answer": r["answer"]}} for r in raw]
     if not rows:
         raise UserError(f"{data}: no rows to score (the file holds an empty array)")

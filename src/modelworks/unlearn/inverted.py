@@ -18,7 +18,6 @@ script), the lowest (``smallest``) or ``random``.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from modelworks.errors import UserError
-from modelworks.jsonl import read_json
+from modelworks.jsonl import read_json, shown
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -106,7 +105,7 @@ def load_meow_inverted(path: str | Path) -> list[dict[str, Any]]:
         keys = sorted((k for k in r if re.fullmatch(r"answer_\d+", k)), key=lambda k: int(k[7:]))
         bad = next((k for k in ("question", "undesired_answer", *keys) if not isinstance(r[k], str)), None)
         if bad is not None:
-            raise UserError(f"{p}: row {i} key '{bad}' must be a string, got {json.dumps(r[bad])[:60]}")
+            raise UserError(f"{p}: row {i} key '{bad}' must be a string, got {shown(r[bad])}")
         inverted, memo = [], []
         for k in keys:
             if not str(r[k]).strip():

@@ -25,7 +25,6 @@ templated question, so ``exp(-loss)`` is the length-normalised answer probabilit
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modelworks.errors import UserError
-from modelworks.jsonl import read_json
+from modelworks.jsonl import read_json, shown
 
 __all__ = [
     "SECTIONS",
@@ -101,19 +100,16 @@ def _check_section(p: Path, section: str, sec: dict[str, Any]) -> None:
         for i, v in keys.items():
             if field != "average_perturb_loss":
                 if not _is_number(v):
-                    raise UserError(f"{where} index '{i}': expected a finite number, got {_short(v)}")
+                    raise UserError(f"{where} index '{i}': expected a finite number, got {shown(v)}")
                 continue
             if not (isinstance(v, list) and v and all(_is_number(x) for x in v)):
-                raise UserError(f"{where} index '{i}': expected a non-empty list of finite numbers, got {_short(v)}")
+                raise UserError(f"{where} index '{i}': expected a non-empty list of finite numbers, got {shown(v)}")
             if n_pert is None:
                 n_pert = (i, len(v))
             elif len(v) != n_pert[1]:
                 raise UserError(f"{where} index '{i}' has {len(v)} values, index '{n_pert[0]}' has {n_pert[1]} "
                                 "(every index needs the same number of perturbed answers)")
 
-
-def _short(v: Any) -> str:
-    return json.dumps(v)[:60]  # as the file spells it: null, NaN, "abc"
 
 
 def _values(section: dict[str, Any], field: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.errors import UserError
+from modelworks.jsonl import shown
 
 __all__ = [
     "HUB_ID",
@@ -83,7 +84,7 @@ def _check(rows: list[Any], split: str, where: str) -> list[dict[str, Any]]:
             raise UserError(f"{where}: row {i} lacks key '{missing[0]}' (a {split} row needs {', '.join(keys)})")
         for key in (*keys, "paraphrased_answer", "paraphrased_question"):
             if key in row and key != "perturbed_answer" and not isinstance(row[key], str):
-                raise UserError(f"{where}: row {i} key '{key}' must be a string, got {json.dumps(row[key])[:60]}")
+                raise UserError(f"{where}: row {i} key '{key}' must be a string, got {shown(row[key])}")
         pert = row.get("perturbed_answer")
         if "perturbed_answer" in keys and not (isinstance(pert, list) and pert and all(isinstance(a, str) for a in pert)):
             raise UserError(f"{where}: row {i} key 'perturbed_answer' must be a non-empty list of strings")

@@ -13,12 +13,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from modelworks.errors import UserError, require
-from modelworks.jsonl import read_jsonl
+from modelworks.jsonl import read_jsonl, shown
 
 __all__ = ["load_mc_jsonl", "load_nlg_jsonl", "multiple_choice_accuracy", "bleu", "rep_n", "mauve_score"]
 
@@ -31,14 +30,14 @@ def load_mc_jsonl(path: str | Path) -> list[dict[str, Any]]:
         if not all(k in r for k in ("question", "choices", "answer")):
             raise UserError(f"{where}: needs keys question, choices, answer")
         if not isinstance(r["question"], str):
-            raise UserError(f"{where}: key 'question' must be a string, got {_short(r['question'])}")
+            raise UserError(f"{where}: key 'question' must be a string, got {shown(r['question'])}")
         choices = r["choices"]
         if not (isinstance(choices, list) and choices and all(isinstance(c, str) and c.strip() for c in choices)):
-            raise UserError(f"{where}: key 'choices' must be a non-empty list of non-empty strings, got {_short(choices)}")
+            raise UserError(f"{where}: key 'choices' must be a non-empty list of non-empty strings, got {shown(choices)}")
         answer = r["answer"]
         if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
             raise UserError(f"{where}: key 'answer' must be an integer index into 'choices' "
-                            f"(0 to {len(choices) - 1}), got {_short(answer)}")
+                            f"(0 to {len(choices) - 1}), got {shown(answer)}")
         rows.append(r)
     if not rows:
         raise UserError(f"{p}: no questions in the file")
@@ -54,15 +53,12 @@ def load_nlg_jsonl(path: str | Path) -> list[tuple[str, str]]:
             raise UserError(f"{where}: needs keys reference and generation")
         for key in ("reference", "generation"):
             if not isinstance(r[key], str):
-                raise UserError(f"{where}: key '{key}' must be a string, got {_short(r[key])}")
+                raise UserError(f"{where}: key '{key}' must be a string, got {shown(r[key])}")
         pairs.append((r["reference"], r["generation"]))
     if not pairs:
         raise UserError(f"{p}: no reference/generation pairs in the file")
     return pairs
 
-
-def _short(value: Any) -> str:
-    return json.dumps(value)[:60]
 
 
 def multiple_choice_accuracy(model, tokenizer, rows: list[dict[str, Any]], template=None, normalize: bool = False,
