@@ -18,3 +18,13 @@ def test_a_failing_capability_is_reported_and_fails_the_command(tmp_path, monkey
         qs.run_quickstart(tmp_path, ["chat", "tkg", "esc"])
     out = capsys.readouterr().out
     assert "acc=0.500" in out and "no data" in out and "not implemented yet" in out
+
+
+def test_an_out_folder_with_earlier_quickstart_runs_is_refused_at_once(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(qs, "_load", lambda name: lambda out: calls.append(name))
+    (tmp_path / "tkg").mkdir()
+    (tmp_path / "tkg" / "results.json").write_text("{}")
+    with pytest.raises(UserError, match="already holds quickstart runs of tkg; give a new folder"):
+        qs.run_quickstart(tmp_path, ["chat", "tkg"])
+    assert calls == [] and (tmp_path / "tkg" / "results.json").read_text() == "{}"
