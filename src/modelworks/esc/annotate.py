@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 from modelworks.errors import UserError
-from modelworks.jsonl import read_json
 
 __all__ = ["esc_schema", "esc_items", "esc_annotation_app", "export_annotations", "load_tokens"]
 
@@ -55,16 +54,12 @@ def esc_items(run_dir: str | Path):
 def load_tokens(spec: str | None, names: list[str] | None, out_file: Path) -> dict[str, str]:
     """The roster {name: token}: the JSON file ``spec`` as given, or ``names`` with the tokens kept in
     ``out_file`` (new names get fresh tokens added there; no names: everyone in ``out_file``)."""
-    from modelworks.web import stored_tokens
+    from modelworks.web import read_tokens, stored_tokens
 
     if spec:
         if names:
             raise UserError("give either --tokens FILE or --annotators NAMES, not both (the file names the annotators)")
-        p = Path(spec)
-        data = read_json(p, "token file")
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise UserError(f"{p}: expected an object {{annotator name: token}}")
-        return data
+        return read_tokens(spec)
     return stored_tokens(out_file, names)
 
 

@@ -9,6 +9,7 @@ Public API (see :mod:`modelworks.web.app` for an example)::
     AnnotationDB(path).export(schema, annotator=None) / .progress() / .ratings_by_dimension()
     agreement_report({dim: {item: {annotator: value}}}), cohen_kappa, krippendorff_alpha
     make_tokens(names) -> {name: random token}
+    read_tokens(path) -> {name: token} from a token file (checked)
     stored_tokens(path, names=None) -> the roster's tokens, kept in a 0600 JSON file across restarts
 """
 
@@ -27,6 +28,16 @@ def make_tokens(names: list[str]) -> dict[str, str]:
     return {n: secrets.token_urlsafe(12) for n in names}
 
 
+def read_tokens(path: str | Path) -> dict[str, str]:
+    """A token file ``{annotator name: token}``; anything else is a one-line :class:`UserError`."""
+    from modelworks.jsonl import read_json
+
+    data = read_json(path, "token file")
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise UserError(f"{path}: expected an object {{annotator name: token}}; fix or delete the file")
+    return data
+
+
 def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str, str]:
     """{name: token} for ``names`` (default: everyone in the file, else ``annotator1``) from the JSON file ``path``.
 
@@ -34,13 +45,10 @@ def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str,
     a restart never logs anyone out; a name left out of ``names`` is removed, so it stays revoked after later
     restarts too.
     """
-    from modelworks.jsonl import read_json
     from modelworks.runs import atomic_write_json
 
     path = Path(path)
-    stored = read_json(path, "token file") if path.is_file() else {}
-    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
-        raise UserError(f"{path}: expected an object {{annotator name: token}}; fix or delete the file")
+    stored = read_tokens(path) if path.is_file() else {}
     names = list(names) if names else list(stored) or ["annotator1"]
     roster = {**{n: stored[n] for n in names if n in stored}, **make_tokens([n for n in names if n not in stored])}
     if roster != stored:
@@ -51,5 +59,6 @@ def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str,
 
 __all__ = [
     "AnnotationDB", "AnnotationItem", "Dimension", "LabelSchema", "agreement_report", "cohen_kappa",
-    "create_annotation_app", "krippendorff_alpha", "make_tokens", "pairwise_agreement", "serve_app", "stored_tokens",
+    "create_annotation_app", "krippendorff_alpha", "make_tokens", "pairwise_agreement", "read_tokens", "serve_app",
+    "stored_tokens",
 ]
