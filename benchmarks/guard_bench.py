@@ -156,6 +156,28 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.2f}"
 
 
+def finetune_lines(f: dict) -> list[str]:
+    """The fine-tuned heads' CV table (benchmarks/guard_judge_finetune_cv.py's JSON)."""
+    from modelworks.report import markdown_table
+
+    base = f["features_head"]["cv_accuracy"]
+    rows = [[str(r["frozen_layers"]), str(r["trained_layers"]), str(r["max_length"]), _pct(r["cv_accuracy"]),
+             _pct(r["mean_with_features_head"]), str(r["seconds"])] for r in f["finetune"]]
+    best = max(max(r["cv_accuracy"], r["mean_with_features_head"]) for r in f["finetune"])
+    verdict = ("below" if best < base + 0.015 else "at or above")
+    st = f["finetune"][0]["settings"]
+    return [f"Fine-tuned encoder (`head: finetune`: the pair (behaviour [+ context] cut to {st['behaviour_tokens']} "
+            "tokens, generation) through the encoder, the layers above `frozen_layers` and a linear head trained with "
+            f"class-balanced cross entropy, {st['epochs']} epochs, lr {st['lr']}, head lr {st['head_lr']}, batch "
+            f"{st['batch_size']}), same folds, and the mean of each one's probability "
+            f"with the features head's (C = {f['features_head']['C']}, CV {_pct(base)}%). Command: "
+            f"`{f['command']}` ({f['wall_seconds']} s wall, load average {f['load_average_before']} at the start). "
+            "Rule fixed before these runs: a fine-tuned head (or the mean) replaces the features head only at "
+            f"+1.5 points of CV; the best is {_pct(best)}%, {verdict} {_pct(base + 0.015)}%.", "",
+            markdown_table(["frozen layers", "trained layers", "max tokens", "CV accuracy %",
+                            "mean with features head %", "seconds"], rows), ""]
+
+
 def markdown(res: dict, command: str) -> str:
     from modelworks.report import markdown_table
 
@@ -183,6 +205,8 @@ def markdown(res: dict, command: str) -> str:
                       str(v["seconds"])] for name, v in j["variants"].items()]
             lines += [markdown_table(["variant", "feature groups", "classifier", "features", "C", "CV accuracy %",
                                       "seconds"], vrows), ""]
+        if j.get("finetune_cv"):
+            lines += finetune_lines(j["finetune_cv"])
         if j.get("extra_data_cv"):
             e = j["extra_data_cv"]
             by = ", ".join(f"{c}: {_pct(v['text_only'])}% → {_pct(v['plus_multimodal'])}%" for c, v in e["by_C"].items())
@@ -240,6 +264,8 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-update", action="store_true", help="Do not touch docs/RESULTS.md.")
     ap.add_argument("--render", default=None, help="Re-render the section from a saved guard_bench.json.")
+    ap.add_argument("--finetune-cv", default=None, help="JSON written by benchmarks/guard_judge_finetune_cv.py "
+                    "(--out): shown beside the variants (fine-tuning is too slow to rerun here)")
     args = ap.parse_args()
     if args.render:
         saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
@@ -249,6 +275,8 @@ def main() -> None:
         res = {}
         if not args.skip_judge:
             res["judge"] = judge_bench(Path(args.config), out)
+            if args.finetune_cv:
+                res["judge"]["finetune_cv"] = json.loads(Path(args.finetune_cv).read_text(encoding="utf-8"))
         res["pipeline"] = pipeline_bench(out)
         env = f"MODELWORKS_CACHE={os.environ['MODELWORKS_CACHE']} " if os.environ.get("MODELWORKS_CACHE") else ""
         cmd = f"{env}.venv/bin/python benchmarks/guard_bench.py " + " ".join(sys.argv[1:])

@@ -61,13 +61,32 @@ def test_judge_trains_on_small_set_and_beats_majority(tmp_path, head):
     assert again.predict(held) == judge.predict(held)
 
 
+def test_finetune_head_is_seeded_and_trains_from_cached_states(tmp_path):
+    """Two judges with one seed give the same model; fit_states on precomputed frozen states (what the
+    cross-validation benchmark uses) equals fit on the items, and refits start from the encoder again."""
+    import torch
+
+    items = synthetic_items()[:16]
+    cfg = HarmJudgeConfig(head="finetune", max_length=48, behaviour_tokens=12, frozen_layers=5, epochs=2,
+                          batch_size=8, cache_dir=str(tmp_path / "cache"))
+    a = HarmJudge(cfg).fit(items)
+    torch.manual_seed(123)  # the global RNG state must not matter
+    b = HarmJudge(cfg)
+    h, mask = b.frozen_states(items)
+    b.fit_states(h, mask, torch.tensor([x["_label"] for x in items]))
+    assert a.proba_states(h, mask) == b.proba_states(h, mask) == a.predict_proba(items)
+    b.fit_states(h[:8], mask[:8], torch.tensor([x["_label"] for x in items[:8]]))
+    b.fit_states(h, mask, torch.tensor([x["_label"] for x in items]))
+    assert b.proba_states(h, mask) == a.proba_states(h, mask)
+
+
 @pytest.mark.slow  # three CLI subprocesses that each load torch + MiniLM
 def test_judge_cli_train_and_evaluate(tmp_path, cli):
     data = tmp_path / "items.jsonl"
     data.write_text("".join(json.dumps({k: v for k, v in x.items() if k != "_label"}) + "\n"
                             for x in synthetic_items()), encoding="utf-8")
     r = cli("guard", "judge", "train", "--data", str(data), "--out", str(tmp_path / "judge"), "--holdout", "0.3",
-            "head=logreg", "frozen_layers=5", "max_length=64")
+            "head=logreg", "frozen_layers=5", "max_length=64", "behaviour_tokens=16")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["heldout_items"] == 12 and 0.0 <= res["heldout"]["accuracy"] <= 1.0

@@ -75,6 +75,9 @@ class HarmJudgeConfig:
             raise ConfigError("keys 'chunks' and 'max_segments' must be >= 1")
         if any(c <= 0 for c in [self.C, *self.C_grid]):
             raise ConfigError("keys 'C' and 'C_grid' must be > 0")
+        if self.behaviour_tokens < 1 or self.max_length < self.behaviour_tokens + 4:
+            raise ConfigError(f"key 'max_length' ({self.max_length}) must leave room for 'behaviour_tokens' "
+                              f"({self.behaviour_tokens}) + 3 special tokens + the generation")
         if self.frozen_layers < 0:
             raise ConfigError(f"key 'frozen_layers' must be >= 0, got {self.frozen_layers}")
 
@@ -266,7 +269,14 @@ class HarmJudge:
         layers = self.base.encoder.layer
         if config.frozen_layers > len(layers):
             raise UserError(f"frozen_layers={config.frozen_layers} but the encoder has {len(layers)} layers")
-        self.top = copy.deepcopy(layers[config.frozen_layers:])
+        self._fresh_top()
+
+    def _fresh_top(self) -> None:
+        """The trainable part of the finetune head, initialised from the encoder and ``seed``."""
+        import torch
+
+        torch.manual_seed(self.config.seed)
+        self.top = copy.deepcopy(self.base.encoder.layer[self.config.frozen_layers:])
         self.head = torch.nn.Linear(self.base.config.hidden_size, 2)
 
     def features(self, items: list[dict[str, Any]]):
@@ -334,11 +344,21 @@ class HarmJudge:
             clf.fit(x, y.numpy())
             self.logreg = {"coef": clf.coef_.astype(np.float32), "intercept": clf.intercept_.astype(np.float32)}
             return self
+        return self.fit_states(h, mask, y, log)
+
+    def fit_states(self, h: Any, mask: Any, y: Any, log: Any = None) -> HarmJudge:
+        """Train the finetune head from hidden states after the frozen layers (:meth:`frozen_states`),
+        starting again from the encoder's weights, so cross-validation can reuse one pass of the frozen
+        layers."""
+        import torch
+
+        cfg = self.config
+        self._fresh_top()
         opt = torch.optim.AdamW([{"params": self.top.parameters(), "lr": cfg.lr},
                                  {"params": self.head.parameters(), "lr": cfg.head_lr}], weight_decay=0.01)
         pos = y.float().mean().item()
         weight = torch.tensor([0.5 / (1 - pos), 0.5 / pos])
-        order = list(range(len(items)))
+        order = list(range(len(y)))
         rng = random.Random(cfg.seed)
         for epoch in range(cfg.epochs):
             self.top.train()
@@ -359,7 +379,6 @@ class HarmJudge:
 
     def predict_proba(self, items: list[dict[str, Any]]) -> list[float]:
         import numpy as np
-        import torch
 
         if not items:
             return []
@@ -369,7 +388,13 @@ class HarmJudge:
                 return [float(v) for v in self.model.predict_proba(x)[:, 1]]
             z = x @ self.logreg["coef"].T + self.logreg["intercept"]
             return [float(v) for v in 1 / (1 + np.exp(-z[:, 0]))]
-        h, mask = self.frozen_states(items)
+        return self.proba_states(*self.frozen_states(items))
+
+    def proba_states(self, h: Any, mask: Any) -> list[float]:
+        """P(harmful) from hidden states after the frozen layers (finetune and logreg heads)."""
+        import numpy as np
+        import torch
+
         with torch.no_grad():
             pooled = self._pooled(h, mask)
             if self.logreg is not None:
