@@ -1,13 +1,15 @@
 """tkg benchmark: rule baselines on ICEWS14/YAGO, the event generator's accuracy and CPU throughput.
 
-    python benchmarks/tkg_results.py --run RUN_DIR [--ablations RUN_DIR] [--older RUN_DIR ...]
+    python benchmarks/tkg_results.py --run RUN_DIR [--run-command CMD] [--run-load TEXT]
+        [--ablations RUN_DIR [--ablations-command CMD]] [--older RUN_DIR ...] [--notes benchmarks/notes/tkg.md]
         [--rules-json FILE] [--threads 1] [--no-update]
 
 RUN_DIR is a finished ``modelworks tkg run configs/tkg/icews14_cpu.yaml --out RUN_DIR`` (the final run, shown
 in full; throughput is measured on it, with its rule prior when it has one). ``--ablations`` takes the ablation
 table from another run folder of the same config; ``--older`` runs get one line each. ``--rules-json`` caches
-the rule-baseline table (computed and written when the file does not exist). Prints JSON and rewrites the
-"tkg" section of docs/RESULTS.md (only that section).
+the rule-baseline table (computed and written when the file does not exist); ``--notes`` adds measured results
+written in prose. Prints JSON and rewrites the "tkg" section of docs/RESULTS.md (only that section), showing
+this whole command line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import argparse
 import json
 import os
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -251,6 +255,8 @@ def main() -> None:
     ap.add_argument("--ablations-command", default=None)
     ap.add_argument("--older", type=Path, action="append", default=[], help="earlier run folders (one line each)")
     ap.add_argument("--note", action="append", default=[], help="an extra measured result for the earlier-runs list")
+    ap.add_argument("--notes", type=Path, default=None, help="a markdown file of '- ' bullets, each an extra measured "
+                    "result with its own command (benchmarks/notes/tkg.md); listed before any --note")
     ap.add_argument("--rules-json", type=Path, default=None, help="cache of the rule table (read, or written)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir", default=None)
@@ -277,12 +283,12 @@ def main() -> None:
            "final": final["results"]["model"] if final else None, "throughput": thr}
     print(json.dumps(out, indent=2))
     if not args.no_update:
-        from modelworks.report import update_results_section
+        from modelworks.report import read_notes, update_results_section
 
-        cmd = "python benchmarks/tkg_results.py" + (f" --run {args.run}" if args.run else "") + \
-            (f" --ablations {args.ablations}" if args.ablations else "") + "".join(f" --older {d}" for d in args.older) + \
-            (f" --rules-json {args.rules_json}" if args.rules_json else "") + f" --threads {args.threads}"
-        update_results_section("tkg", section(rules, final, abl, older, thr, cmd, args.note))
+        # the whole command line, so that rerunning it rewrites this section as it is (notes and load included)
+        cmd = shlex.join(["python", "benchmarks/tkg_results.py", *sys.argv[1:]])
+        notes = (read_notes(args.notes) if args.notes else []) + args.note
+        update_results_section("tkg", section(rules, final, abl, older, thr, cmd, notes))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python benchmarks/unlearn_tofu.py --run runs/DIR       # reuses a finished `modelworks unlearn compare` run folder
     python benchmarks/unlearn_tofu.py --run A --extra A2 --run B   # several experiments; --extra adds runs of the
                                                                    # first --run's setup at other unlearning lr
+    ... --ablation DIR --notes benchmarks/notes/unlearn.md         # MEOW-only runs; measured results in prose
 
 Prints one JSON object and replaces the "unlearn" section of docs/RESULTS.md.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -243,6 +245,8 @@ def main() -> None:
     ap.add_argument("--ablation", type=Path, action="append", default=[],
                     help="MEOW-only runs of the first --run's models (selection direction, longer schedules)")
     ap.add_argument("--note", action="append", default=[], help="a line of context for the section")
+    ap.add_argument("--notes", type=Path, default=None, help="a markdown file of '- ' bullets (benchmarks/notes/"
+                    "unlearn.md): measured results and how each run was made; listed before any --note")
     ap.add_argument("--config", type=Path, default=REPO / "configs/unlearn/tofu_cpu.yaml")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -271,17 +275,10 @@ def main() -> None:
     print(json.dumps(out, indent=1))
     if args.no_write:
         return
-    shown, skip = [], False
-    for a in sys.argv[1:]:  # the notes are prose; show them as "--note ..." in the command line
-        if skip:
-            skip = False
-            continue
-        if a == "--note":
-            shown.append("--note ...")
-            skip = True
-        else:
-            shown.append(a)
-    cmd = " ".join(["python", "benchmarks/unlearn_tofu.py", *shown])
+    from modelworks.report import read_notes
+
+    notes = (read_notes(args.notes) if args.notes else []) + args.note
+    cmd = shlex.join(["python", "benchmarks/unlearn_tofu.py", *sys.argv[1:]])  # all of it: rerunning rewrites this
     md = [
         "## unlearn — TOFU metrics and MEOW vs baselines",
         "",
@@ -290,7 +287,8 @@ def main() -> None:
         "",
         "### Golden TOFU metrics (official eval logs in `tofu/reference_eval/`)",
         "",
-        "`modelworks unlearn tofu-metrics --model-logs F --retain-logs R --json` on every log; "
+        "`modelworks unlearn tofu-metrics --model-logs F --retain-logs R --json` on every log (the meow-variant "
+        "column: `... --truth-ratio meow`); "
         "`summary.json` values beside ours (FQ of `full_*` vs `retain90_*` of the same weight decay). "
         "Also checked by `tests/unlearn/test_metrics.py`.",
         "",
@@ -302,7 +300,7 @@ def main() -> None:
         md += _run_section(run_dir, res, [e for e in args.extra if _models_from(e) == run_dir.resolve()])
         if i == 0 and args.ablation:
             md += _ablation_section(args.ablation, res)
-    md += [f"- {line}" for line in args.note] + ([""] if args.note else [])
+    md += [f"- {line}" for line in notes] + ([""] if notes else [])
     md += [ANCHOR_NOTE + ":", "", markdown_table(["method (open-unlearning)", "forget quality", "model utility"],
                                                  [[k, v[0], v[1]] for k, v in ANCHORS.items()]), ""]
     update_results_section("unlearn", "\n".join(md), REPO / "docs" / "RESULTS.md")

@@ -31,3 +31,25 @@ def update_results_section(section: str, markdown: str, path: str | Path = "docs
             text = text.rstrip() + "\n\n" + block + "\n"
         atomic_write_text(path, text)
     return path
+
+
+def read_notes(path: str | Path) -> list[str]:
+    """The notes of a results section from a markdown file: each ``- `` bullet is one note (continuation
+    lines are joined to it with a space); lines before the first bullet and blank lines are ignored.
+
+    Benchmarks take ``--notes FILE`` so that the measured results written in prose beside a table (each
+    with its own command) are part of the section's one reproducible command line."""
+    from modelworks.errors import UserError
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read notes ({type(e).__name__})") from None
+    notes: list[str] = []
+    for line in lines:
+        if line.startswith("- "):
+            notes.append(line[2:].strip())
+        elif line.strip() and notes:
+            notes[-1] += " " + line.strip()
+    return notes
