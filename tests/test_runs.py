@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from modelworks.errors import UserError
-from modelworks.report import markdown_table, update_results_section
+from modelworks.report import markdown_table, read_notes, update_results_section
 from modelworks.runs import Run, atomic_write_text, read_metrics
 
 
@@ -76,6 +76,14 @@ def test_results_sections_are_replaced_in_place(tmp_path):
     update_results_section("a", "## A\n3", path)
     text = path.read_text()
     assert "## A\n3" in text and "## A\n1" not in text and text.index("## A") < text.index("## B")
+
+
+def test_read_notes_one_per_bullet(tmp_path):
+    p = tmp_path / "notes.md"
+    p.write_text("# notes for tkg\n\n- first, with `cmd --x 1`\n  continued here\n\n- second\n", encoding="utf-8")
+    assert read_notes(p) == ["first, with `cmd --x 1` continued here", "second"]
+    with pytest.raises(UserError, match="missing.md: cannot read notes"):
+        read_notes(tmp_path / "missing.md")
 
 
 def test_markdown_table_formats_numbers():
