@@ -14,7 +14,7 @@ differently, so the mix decides how much backdoor signal an attacker receives). 
 proxy substitute accuracy (honeypot / undefended) and proxy ASR on stamped validation images.
 The development victim is cached under ``--cache`` so that variants differ only in the honeypot.
 
-    python benchmarks/honeypot_validate.py --summarise RUN.json [RUN.json ...]
+    python benchmarks/honeypot_validate.py --summarise RUN.json [RUN.json ...] [--notes benchmarks/notes/honeypot_validate.md]
 
 writes the saved JSON lines of several variants as a table into docs/RESULTS.md (section honeypot-validate).
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -44,12 +45,17 @@ def main() -> int:
     ap.add_argument("--proxy", choices=sorted(PROXIES), default="matched",
                     help="the proxy attacker's query pool (matched: the main attack's USPS/photo mix)")
     ap.add_argument("--seeds", type=int, default=1, help="proxy attacks with this many seeds")
-    ap.add_argument("--summarise", nargs="+", metavar="JSON", help="tabulate saved outputs into docs/RESULTS.md")
+    ap.add_argument("--summarise", nargs="+", metavar="JSON", help="tabulate saved outputs (files, or folders of *.json) into docs/RESULTS.md")
     ap.add_argument("--note", default="", help="with --summarise: a closing paragraph (the choice made)")
+    ap.add_argument("--notes", default=None, help="with --summarise: a markdown file of '- ' bullets, each a closing "
+                    "paragraph (benchmarks/notes/honeypot_validate.md); before any --note")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     if args.summarise:
-        return summarise(args.summarise, args.note)
+        from modelworks.report import read_notes
+
+        notes = (read_notes(args.notes) if args.notes else []) + ([args.note] if args.note else [])
+        return summarise(args.summarise, "\n\n".join(notes))
 
     import torch
 
@@ -88,7 +94,9 @@ def main() -> int:
     from dataclasses import replace
 
     acfg = replace(main, budget=len(proxy))
-    out = {"overrides": args.overrides, "proxy": args.proxy, "proxy_queries": len(proxy), "val_victim_acc": accuracy(victim, val.x, val.y),
+    from dataclasses import asdict
+
+    out = {"overrides": args.overrides, "honeypot": asdict(cfg.honeypot), "proxy": args.proxy, "proxy_queries": len(proxy), "val_victim_acc": accuracy(victim, val.x, val.y),
            "val_honeypot_acc": accuracy(hp.model, val.x, val.y), "honeypot_s": round(t_hp, 1)}
     out["val_drop"] = out["val_victim_acc"] - out["val_honeypot_acc"]
     with torch.no_grad():
@@ -113,11 +121,19 @@ def main() -> int:
     return 0
 
 
+# The rows below ran before target 7 and margin 0.25 were chosen; against today's configs/honeypot/mnist.yaml a row's
+# overrides reproduce it with these additions (rows saved from now on also record their resolved honeypot settings).
+THEN = ("The rows ran against configs/honeypot/mnist.yaml before target 7 and margin 0.25 were chosen into it: to rerun "
+        "a row with today's config add `honeypot.target=0` unless the row sets a target, and `honeypot.margin=1.0` "
+        "unless it sets a target or a margin (rows that change the target ran after margin 0.25 was chosen).")
+
+
 def summarise(files: list[str], note: str = "") -> int:
     """One row per saved output (sorted by seeds, then proxy ASR), written as the honeypot-validate section."""
     from modelworks.report import fmt, markdown_table, update_results_section
 
     rows = []
+    files = [str(q) for f in files for q in (sorted(Path(f).glob("*.json")) if Path(f).is_dir() else [Path(f)])]
     for f in files:
         try:
             d = json.loads(Path(f).read_text())
@@ -133,7 +149,7 @@ def summarise(files: list[str], note: str = "") -> int:
                             "ratio", "undefended-victim substitute ASR (control)"], [r[2] for r in rows])
     text = ("## honeypot: settings chosen on the validation protocol (no test data, not the attacker's pool)\n\n"
             "Command per row: `python benchmarks/honeypot_validate.py [--seeds 3] threads=1 OVERRIDES > row.json`; table: "
-            "`python benchmarks/honeypot_validate.py --summarise row*.json`. Development victim on mnist[0:6000] + mnist5k, "
+            f"`{shlex.join(['python', 'benchmarks/honeypot_validate.py', *sys.argv[1:]])}`. " + THEN + " Development victim on mnist[0:6000] + mnist5k, "
             "validation slice mnist[6000:8000]; proxy attacker `matched` = usps_test[1000:2007] + photos_a[3000:3373] "
             "(1,380 queries, 27% photo crops like the main attack's pool), the main attack's architecture, soft labels and "
             "epochs. With 1,380 queries the proxy substitute is far weaker than the real one, so its accuracy ratio "
