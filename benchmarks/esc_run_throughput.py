@@ -47,7 +47,8 @@ def main() -> dict:
         t0 = time.perf_counter()
         run_esc(EscRunConfig(cards=str(cf), concurrency=8), Path(tmp) / "run8", agent=MockChat(fn=slow("s")), model=model)
         out["rerun_finished"] = {"seconds": round(time.perf_counter() - t0, 3), "model_calls": len(model.calls)}
-    out["machine"] = f"{platform.machine()} {os.cpu_count()}-core CPU, shared with 5 other jobs"
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    out["machine"] = f"{platform.machine()} {os.cpu_count()}-core CPU, load average {load} at the end"
     return out
 
 
