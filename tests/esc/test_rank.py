@@ -51,6 +51,13 @@ def test_metrics_by_hand():
     assert list(to_levels([-0.7, 1.49, 1.51, 9], 0, 4)) == [0, 1, 2, 4]
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert np.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    # ties averaged: ranks [1, 2.5, 2.5, 4] vs [1, 3, 2, 4]; centred [-1.5, 0, 0, 1.5] and [-1.5, .5, -.5, 1.5]
+    # -> Pearson of ranks 4.5 / sqrt(4.5 * 5) = sqrt(0.9) = 0.9487 (the no-ties formula would give 0.95)
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(0.9 ** 0.5)
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(0.9487, abs=5e-5)
+    # monotone but not linear: rank correlation 1 (Pearson on the values would be about 0.8)
+    assert spearman([1, 2, 3, 4], [1, 4, 9, 100]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [100, 9, 4, 1]) == pytest.approx(-1.0)
 
 
 def test_light_scorer_beats_majority_on_synthetic(tmp_path, cache, cli):

@@ -134,6 +134,29 @@ def test_dimensions_truthfulness_and_overall(tmp_path):
     assert m["languages"]["zh"]["subtasks"]["truthfulness"]["position-swapping"]["par"] == 1.0
 
 
+def test_truthfulness_is_the_mean_of_its_subtasks(tmp_path):
+    # unequal subtask sizes, so mean-of-subtasks, pooling and row weighting all differ
+    rows = [{"id": f"h{i}", "dimension": "truthfulness", "subtask": "hallucination", "language": "en", "score": s}
+            for i, s in enumerate([1, 1, 1, 0])]
+    for pos, s in enumerate((0, 1)):  # clean correct, noised wrong: a flip
+        rows.append({"id": f"n/{pos}", "dimension": "truthfulness", "subtask": "noise-injection", "language": "en",
+                     "score": s, "pair_id": "n", "pair_position": pos})
+    for pos, a in enumerate(("A", "B")):  # answers differ: pair score 0
+        rows.append({"id": f"s/{pos}", "dimension": "truthfulness", "subtask": "position-swapping", "language": "en",
+                     "score": None, "answer": a, "pair_id": "s", "pair_position": pos})
+    m = compute_metrics(read_scores(write(tmp_path, rows)))
+    subs = m["subtasks"]["truthfulness"]
+    assert subs["hallucination"]["asd"] == pytest.approx(0.75) and subs["hallucination"]["par"] == pytest.approx(0.25)
+    assert subs["noise-injection"]["asd"] == 1.0 and subs["noise-injection"]["par"] == 0.0
+    assert subs["position-swapping"]["asd"] == 0.0 and subs["position-swapping"]["par"] == 1.0
+    # ASD = (0.75 + 1 + 0) / 3 = 7/12 (pooling 4/6 = 0.667, row weighting (3 + 2 + 0) / 8 = 0.625)
+    # PAR = (0.25 + 0 + 1) / 3 = 5/12
+    t = m["dimensions"]["truthfulness"]
+    assert t["asd"] == pytest.approx(7 / 12)
+    assert t["par"] == pytest.approx(5 / 12)
+    assert m["overall"]["asd"] == pytest.approx(7 / 12)  # the only dimension present
+
+
 def test_a_dimension_without_any_score_is_not_complete(tmp_path):
     path = _full_file(tmp_path)
     rows = [json.loads(line) for line in path.read_text().splitlines()]

@@ -58,7 +58,7 @@ def test_uap_moves_a_model_toward_the_target():
 
 
 def test_binomial_test_on_constructed_counts():
-    from scipy.stats import binom
+    from scipy.stats import beta, binom
 
     from modelworks.honeypot.verify import binomial_pvalue, calibrate_p0
 
@@ -70,7 +70,13 @@ def test_binomial_test_on_constructed_counts():
     assert binomial_pvalue(3, 10, 0.5) == pytest.approx(binom.sf(2, 10, 0.5))
     # the calibrated null rate is an upper confidence bound, never below the floor
     p0 = calibrate_p0([(2, 1000), (5, 1000)], min_p0=0.001)
-    assert 0.0035 < p0 < 0.01
+    # pooled k = 7, n = 2000; upper end of the two-sided 99% Clopper-Pearson interval is the p with
+    # P[X <= 7 | Bin(2000, p)] = 0.005, i.e. the 0.995 quantile of Beta(k + 1, n - k) = Beta(8, 1993)
+    assert p0 == pytest.approx(beta.ppf(0.995, 8, 1993), rel=1e-9)
+    assert p0 == pytest.approx(0.008545, abs=5e-7)
+    assert binom.cdf(7, 2000, p0) == pytest.approx(0.005, rel=1e-6)
+    # the floor wins when it is above the bound
+    assert calibrate_p0([(2, 1000), (5, 1000)], min_p0=0.01) == 0.01
     assert calibrate_p0([(0, 1000)], min_p0=0.01) == 0.01
     with pytest.raises(UserError):
         binomial_pvalue(5, 3, 0.1)

@@ -17,6 +17,15 @@ def test_baseline_json(cli, syn):
     assert set(res) == {"raw", "time_aware_filtered", "queries"}
     assert set(res["raw"]) == {"hits@1", "hits@3", "hits@10", "mrr"}
     assert res["queries"] > 0
+    # the CLI prints exactly the library's result for the same data, rule, history and split
+    from modelworks.tkg.datasets import load_tkg
+    from modelworks.tkg.rules import run_rule
+
+    ds = load_tkg(syn)
+    assert res == json.loads(json.dumps(run_rule(ds, "pair-frequency", 50, "test")))  # floats round-trip exactly
+    # two queries per test fact, (s, r, ?, t) and (o, r^-1, ?, t); facts counted from the file itself
+    n_test = sum(1 for line in (syn / "test.txt").read_text().splitlines() if line.strip())
+    assert n_test == len(ds.test) > 0 and res["queries"] == 2 * n_test
 
 
 def _one_line_error(r, *needles):

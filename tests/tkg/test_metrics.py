@@ -28,6 +28,16 @@ def test_evaluate_rankings_raw_vs_time_aware_filtered():
     assert flt["mrr"] == pytest.approx((1 / 2 + 1 + 0 + 1 / 11) / 4)
     assert res["queries"] == 4
 
+    # raw and filtered Hits@10 differ: 31 sits at raw rank 12 in 20..39; filtering 20 and 25 (31 itself
+    # is never filtered, 50 is not in the list) moves it to rank 10. Second query: 6 at rank 2 either way.
+    res = evaluate_rankings([list(range(20, 40)), [5, 6]], [31, 6], [{20, 25, 31, 50}, set()])
+    raw, flt = res["raw"], res["time_aware_filtered"]
+    assert raw["hits@10"] == pytest.approx(1 / 2) and flt["hits@10"] == pytest.approx(1.0)
+    assert raw["hits@3"] == pytest.approx(1 / 2) and flt["hits@3"] == pytest.approx(1 / 2)
+    assert raw["hits@1"] == 0.0 and flt["hits@1"] == 0.0
+    assert raw["mrr"] == pytest.approx((1 / 12 + 1 / 2) / 2)
+    assert flt["mrr"] == pytest.approx((1 / 10 + 1 / 2) / 2)
+
 
 def test_filter_moves_target_into_hits_at_1():
     res = evaluate_rankings([[8, 9]], [9], [{8, 9}])
@@ -40,6 +50,15 @@ def test_time_aware_filters_use_only_the_query_time():
     assert qs == [Query(0, 0, 10, 1, False), Query(1, 0, 10, 0, True)]
     f = time_aware_filters(qs, facts)
     assert f[0] == {1, 2}  # not 3: that answer is at another time
+    assert f[1] == {0, 4}
+    # facts at the same time that must not enter either filter:
+    # [0, 1, 7, 10]: entity 0 forward but relation 1 (a filter ignoring the relation would add 7 to f[0]);
+    # [5, 1, 1, 10]: answer 5 of (1, r1^-1, ?, 10), relation 1 (would add 5 to f[1]);
+    # [1, 0, 9, 10]: entity 1, relation 0 but forward (a filter ignoring direction would add 9 to f[1]);
+    # [9, 0, 0, 10]: inverse answer 9 of (0, r0^-1, ?, 10) (a filter ignoring direction would add 9 to f[0])
+    more = np.concatenate([facts, np.array([[0, 1, 7, 10], [5, 1, 1, 10], [1, 0, 9, 10], [9, 0, 0, 10]])])
+    f = time_aware_filters(qs, more)
+    assert f[0] == {1, 2}
     assert f[1] == {0, 4}
 
 

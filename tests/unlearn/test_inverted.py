@@ -100,6 +100,13 @@ def test_select_by_memo_directions():
     assert select_by_memo(c, s, 2, "smallest") == ["c", "a"]
     r = select_by_memo(c, s, 3, "random", random.Random(1))
     assert len(r) == 3 and set(r) <= set(c)
+    assert len(set(r)) == len(r)  # no candidate picked twice
+    for how in ("largest", "smallest", "random"):
+        for k in (1, 3, 4, 10):  # k beyond the pool: every candidate once, never a repeat
+            picks = select_by_memo(c, s, k, how, random.Random(k))
+            assert len(picks) == min(k, len(c)) and len(set(picks)) == len(picks) and set(picks) <= set(c)
+    # tied scores must not make the same candidate come up twice either
+    assert select_by_memo(c, [0.5, 0.5, 0.5, 0.5], 4, "largest") == ["a", "b", "c", "d"]
     assert select_by_memo(c, [None, 0.3, None, 0.1], 2, "largest") == ["b", "d"]
     with pytest.raises(UserError):
         select_by_memo(c, s, 0)

@@ -47,6 +47,16 @@ def test_memo_prefix_hand_example():
 def test_memo_many_pairs_and_edge_cases():
     scores = memo_scores(lambda ps: [p.split()[-1] for p in ps], [("q", "a b c d e f g"), ("q", "x")], "suffix", 5)
     assert len(scores) == 2 and scores[1] == 0.0  # one character: no window
+
+    def gen(prompts):
+        return ["fox jumps high" if p.startswith("Who?") else "f g zzz" for p in prompts]
+
+    scores = memo_scores(gen, [("q", "a b c d e f g"), ("Who?", "red fox jumps")], "suffix", 5, batch_size=2)
+    # pair 1, k = 1, 6, 11: targets "b c d e f g", "d e f g", "g"; generation {f, g, zzz}
+    #   -> precisions 2/3, 2/3, 1/3 -> MEMO 5/9
+    # pair 2, k = 1, 6, 11: targets "ed fox jumps", "x jumps", "ps"; generation {fox, jump, high} (stemmed)
+    #   -> precisions 2/3, 1/3, 0 -> MEMO 1/3
+    assert scores == [pytest.approx(5 / 9), pytest.approx(1 / 3)]
     with pytest.raises(UserError):
         memo_windows("q", "a", "middle", 5)  # type: ignore[arg-type]
 

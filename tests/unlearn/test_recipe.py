@@ -46,6 +46,27 @@ def test_compare_writes_results_report_and_plots(compare_run):
     assert isinstance(dominated_by(res), list)
 
 
+def test_dominated_by_hand_case():
+    def m(name, fq, mu):
+        return {"method": name, "forget_quality": fq, "model_utility": mu}
+
+    res = {"methods": [m("a", 0.6, 0.5),  # FQ higher, MU equal: dominates
+                       m("meow", 0.5, 0.5),
+                       m("tie", 0.5, 0.5),  # equal on both: not strictly better
+                       m("c", 0.9, 0.4),  # FQ higher but MU lower
+                       m("d", 0.5, 0.7),  # MU higher, FQ equal: dominates
+                       m("e", 0.4, 0.9),  # MU higher but FQ lower
+                       m("f", 0.7, 0.8)]}  # both higher: dominates
+    assert dominated_by(res) == ["a", "d", "f"]  # in results order
+    # against c (0.9, 0.4): only methods with FQ >= 0.9 and MU >= 0.4 -> none
+    assert dominated_by(res, "c") == []
+    # against e (0.4, 0.9): FQ >= 0.4 and MU >= 0.9 -> none
+    assert dominated_by(res, "e") == []
+    # against tie (0.5, 0.5): the same set as meow's (meow itself is only equal)
+    assert dominated_by(res, "tie") == ["a", "d", "f"]
+    assert dominated_by(res, "missing") == []
+
+
 def test_eval_log_matches_metrics(compare_run):
     """The eval logs we write are TOFU-format: the metrics CLI code path reproduces the stored numbers."""
     from modelworks.unlearn.metrics import load_eval_log, tofu_metrics

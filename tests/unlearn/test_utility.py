@@ -14,11 +14,17 @@ def test_rep3_hand_example():
     # "a b c a b c": trigrams abc, bca, cab, abc -> 3 unique of 4 -> 0.25
     assert rep_n(["a b c a b c"], 3) == pytest.approx(0.25)
     assert rep_n(["a b c d", "x y"], 3) == 0.0
+    # per-text mean: "a b c a b c" 0.25, "a b c d e f g h" 6 distinct trigrams 0.0 -> 0.125
+    # (pooling counts would give 1 - 9/10 = 0.1; pooling unique trigrams across texts 1 - 8/10 = 0.2)
+    assert rep_n(["a b c a b c", "a b c d e f g h"], 3) == pytest.approx(0.125)
+    assert rep_n(["a b c a b c", "a b c d e f g h", "x y"], 3) == pytest.approx(0.125)  # too short: skipped
 
 
 def test_bleu():
     assert bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(1.0)
     assert bleu(["the cat sat on the mat"], ["dogs run fast in parks today"]) == pytest.approx(0.0, abs=1e-9)
+    # same length (BP = 1); clipped n-gram precisions 5/6, 3/5, 2/4, 1/3 -> product 1/12 -> BLEU-4 = 12^(-1/4)
+    assert bleu(["the cat sat on the mat"], ["the cat sat on a mat"]) == pytest.approx(12 ** -0.25)
     with pytest.raises(UserError):
         bleu(["a"], [])
 
@@ -33,10 +39,54 @@ def test_multiple_choice(tiny_lm_dir, tmp_path):
     loaded = load_mc_jsonl(p)
     model, tok = load_causal_lm(tiny_lm_dir), load_tokenizer(tiny_lm_dir, padding_side="right")
     out = multiple_choice_accuracy(model, tok, loaded)
-    assert 0.0 <= out["accuracy"] <= 1.0 and out["n"] == 6
+    assert out["n"] == 6
     # a model cannot be wrong when the gold option is the only one
     single = [{"question": r["question"], "choices": [r["choices"][0]], "answer": 0} for r in rows]
     assert multiple_choice_accuracy(model, tok, single)["accuracy"] == 1.0
+
+
+class _WordTokenizer:
+    """Whitespace tokens: 'good' -> 3, 'x' -> 4, any other word -> 5; pad 0, bos 1, eos 2."""
+
+    pad_token_id, bos_token_id, eos_token_id = 0, 1, 2
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [{"good": 3, "x": 4}.get(w, 5) for w in text.split()]}
+
+
+def _fixed_next_token_model(probs):
+    """A causal LM stub whose next-token distribution is ``probs`` at every position."""
+    import math
+    from types import SimpleNamespace
+
+    import torch
+
+    class Fixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logp = torch.nn.Parameter(torch.tensor([math.log(p) for p in probs]))
+
+        def forward(self, input_ids, attention_mask=None):
+            b, t = input_ids.shape
+            return SimpleNamespace(logits=self.logp.expand(b, t, len(probs)))
+
+    return Fixed()
+
+
+def test_multiple_choice_summed_vs_length_normalised():
+    # p(pad, bos, eos, good, x, other) at every position; answer tokens include the eos
+    model = _fixed_next_token_model([0.025, 0.025, 0.2, 0.5, 0.2, 0.05])
+    tok = _WordTokenizer()
+    # "x": tokens x, eos -> summed log-lik 2 ln 0.2 = -3.22, mean -1.61
+    # "good good good good": 4 x good, eos -> summed 4 ln 0.5 + ln 0.2 = -4.38, mean -0.88
+    # summed picks "x" (index 0), length-normalised picks "good good good good" (index 1)
+    choices = ["x", "good good good good"]
+    rows = [{"question": "q one", "choices": choices, "answer": 0},
+            {"question": "q two", "choices": choices, "answer": 0},
+            {"question": "q three", "choices": choices, "answer": 1}]
+    assert multiple_choice_accuracy(model, tok, rows)["accuracy"] == pytest.approx(2 / 3)
+    assert multiple_choice_accuracy(model, tok, rows, normalize=True)["accuracy"] == pytest.approx(1 / 3)
+    assert multiple_choice_accuracy(model, tok, rows, batch_size=2)["accuracy"] == pytest.approx(2 / 3)
 
 
 def test_mc_bad_file(tmp_path):

@@ -29,13 +29,38 @@ def test_krippendorff_published_values():
     r = ratings(KRIPP)
     assert krippendorff_alpha(r, "nominal") == pytest.approx(0.691, abs=5e-4)
     assert krippendorff_alpha(r, "interval") == pytest.approx(0.811, abs=5e-4)
-    assert 0.5 < krippendorff_alpha(r, "ordinal") < 1
+    # ordinal: the ordinal metric is the squared difference of mid-ranks in the pooled pairable values,
+    # so an independent check is the interval alpha on mid-ranks (_alpha_on_midranks below): 112173/139048
+    assert krippendorff_alpha(r, "ordinal") == pytest.approx(112173 / 139048)
+    assert krippendorff_alpha(r, "ordinal") == pytest.approx(0.8067, abs=5e-5)
+    assert krippendorff_alpha(r, "ordinal") == pytest.approx(_alpha_on_midranks(KRIPP))
+
+
+def _alpha_on_midranks(rows):
+    """Independent ordinal alpha: pairwise interval alpha with every value replaced by its mid-rank."""
+    units = [[row[u] for row in rows if row[u] is not None] for u in range(len(rows[0]))]
+    units = [v for v in units if len(v) >= 2]
+    pooled = [x for v in units for x in v]
+    n = len(pooled)
+
+    def mid(g):
+        return sum(x < g for x in pooled) + (sum(x == g for x in pooled) + 1) / 2
+
+    def d(x, y):
+        return (mid(x) - mid(y)) ** 2
+
+    d_o = sum(sum(d(x, y) for i, x in enumerate(v) for j, y in enumerate(v) if i != j) / (len(v) - 1)
+              for v in units) / n
+    d_e = sum(d(x, y) for i, x in enumerate(pooled) for j, y in enumerate(pooled) if i != j) / (n * (n - 1))
+    return 1 - d_o / d_e
 
 
 def test_krippendorff_perfect_and_chance():
     assert krippendorff_alpha({"a": {"x": 1, "y": 1}, "b": {"x": 2, "y": 2}}, "ordinal") == 1.0
     # Systematic disagreement gives a negative alpha.
-    assert krippendorff_alpha({"a": {"x": 1, "y": 2}, "b": {"x": 2, "y": 1}}, "nominal") < 0
+    # coincidences (1,2) = (2,1) = 2, n_1 = n_2 = 2, n = 4: D_o = 4, D_e = (2*2 + 2*2) / 3 = 8/3,
+    # alpha = 1 - 4 / (8/3) = -0.5
+    assert krippendorff_alpha({"a": {"x": 1, "y": 2}, "b": {"x": 2, "y": 1}}, "nominal") == pytest.approx(-0.5)
     assert math.isnan(krippendorff_alpha({"a": {"x": 1}}, "nominal"))
 
 
@@ -64,3 +89,15 @@ def test_pairwise_and_report():
     rep = agreement_report({"empathic": r})["empathic"]
     assert rep["units"] == 2 and set(rep["cohen_kappa"]) == {"a|b", "a|c", "b|c"}
     assert rep["cohen_kappa"]["a|b"]["n"] == 2
+    # pairs: u1 (a,b) 3/3 equal, (a,c) 3/2 and (b,c) 3/2 off by 1; u2 (a,b) 0/2 off by 2 -> exact 1/4, ±1 3/4
+    assert rep["exact"] == pytest.approx(0.25) and rep["within_1"] == pytest.approx(0.75) and rep["pairs"] == 4
+    # a|b on u1, u2: a = [3, 0], b = [3, 2]; observed disagreement 1/2, expected (0+1+1+1)/4 = 3/4
+    # -> kappa = 1 - (1/2) / (3/4) = 1/3; a|c and b|c: one unit 3 vs 2, observed = expected = 1 -> 0
+    assert rep["cohen_kappa"]["a|b"]["kappa"] == pytest.approx(1 / 3)
+    assert rep["cohen_kappa"]["a|c"] == {"kappa": pytest.approx(0.0), "n": 1}
+    assert rep["cohen_kappa"]["b|c"] == {"kappa": pytest.approx(0.0), "n": 1}
+    # ordinal alpha: pooled values 0, 2, 2, 3, 3 -> mid-ranks 0:1, 2:2.5, 3:4.5, so delta(0,2) = 2.25,
+    # delta(2,3) = 4, delta(0,3) = 12.25; coincidences (3,3) = (3,2) = (2,3) = 1 (u1, weight 1/2),
+    # (0,2) = (2,0) = 1 (u2); D_o = 2*4 + 2*2.25 = 12.5, D_e = 2*(1*2*2.25 + 1*2*12.25 + 2*2*4) / 4 = 22.5
+    # -> alpha = 1 - 12.5 / 22.5 = 4/9
+    assert rep["krippendorff_alpha"] == pytest.approx(4 / 9) and rep["level"] == "ordinal"

@@ -128,6 +128,16 @@ def test_annotators_see_only_their_own_labels_agreement_is_for_the_owner(app):
     assert set(rep) == {"empathy", "fluency"}
     assert rep["empathy"]["pairs"] == 4 and rep["empathy"]["units"] == 4
     assert 0 <= rep["empathy"]["exact"] <= 1 and rep["empathy"]["within_1"] == 1.0
+    # assignment (k=2, least loaded first, rotation by item position): d0 alice+bob, d1 bob+carol,
+    # d2 alice+carol, d3 alice+bob
+    who = {}
+    for rec in app.state.db.export():
+        who.setdefault(rec["item"], set()).add(rec["annotator"])
+    assert who == {"d0": {"alice", "bob"}, "d1": {"bob", "carol"}, "d2": {"alice", "carol"}, "d3": {"alice", "bob"}}
+    # empathy alice 3, bob 3, carol 2: only the two alice|bob items agree -> exact 2/4, every pair within 1
+    assert rep["empathy"]["exact"] == pytest.approx(2 / 4)
+    # fluency alice 4, bob 2, carol 2: only bob|carol (d1) agrees; alice's pairs are off by 2 -> 1/4 and 1/4
+    assert rep["fluency"]["exact"] == pytest.approx(1 / 4) and rep["fluency"]["within_1"] == pytest.approx(1 / 4)
 
 
 def test_schema_and_setup_errors(tmp_path, items, schema):
