@@ -327,7 +327,7 @@ def markdown(res: dict) -> str:
         f"`{json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in res['cli_evaluate_empathy'].items()})}`.",
         "",
         "Cold cache (first run, every utterance embedded): measured wall-clock in the section \"esc: cold-cache `rank "
-        "train` on all of ESConv dev\" below (599.5 s with one core, within the issue's 10 minutes).",
+        "train` on all of ESConv dev\" below.",
     ])
 
 

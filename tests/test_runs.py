@@ -84,6 +84,12 @@ def test_read_notes_one_per_bullet(tmp_path):
     assert read_notes(p) == ["first, with `cmd --x 1` continued here", "second"]
     with pytest.raises(UserError, match="missing.md: cannot read notes"):
         read_notes(tmp_path / "missing.md")
+    p.write_text("- one\n\nA closing paragraph that markdown would not put in the list\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"notes.md:3: text after the notes"):
+        read_notes(p)
+    p.write_text("* a star bullet\n* another\n", encoding="utf-8")
+    with pytest.raises(UserError, match="no '- ' bullet"):
+        read_notes(p)
 
 
 def test_markdown_table_formats_numbers():

@@ -34,8 +34,10 @@ def update_results_section(section: str, markdown: str, path: str | Path = "docs
 
 
 def read_notes(path: str | Path) -> list[str]:
-    """The notes of a results section from a markdown file: each ``- `` bullet is one note (continuation
-    lines are joined to it with a space); lines before the first bullet and blank lines are ignored.
+    """The notes of a results section from a markdown file: each ``- `` bullet is one note, and indented lines
+    continue it (joined with a space). Text before the first bullet is the file's own header and is skipped; any
+    other unindented text, or a file with text but no bullet, is an error, so a note is never merged or dropped
+    without notice.
 
     Benchmarks take ``--notes FILE`` so that the measured results written in prose beside a table (each
     with its own command) are part of the section's one reproducible command line."""
@@ -47,9 +49,15 @@ def read_notes(path: str | Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: cannot read notes ({type(e).__name__})") from None
     notes: list[str] = []
-    for line in lines:
+    for n, line in enumerate(lines, 1):
         if line.startswith("- "):
             notes.append(line[2:].strip())
-        elif line.strip() and notes:
+        elif not line.strip() or not notes:
+            continue
+        elif line[0] in " \t":
             notes[-1] += " " + line.strip()
+        else:
+            raise UserError(f"{path}:{n}: text after the notes that is neither a '- ' bullet nor indented under one")
+    if not notes and any(line.strip() for line in lines):
+        raise UserError(f"{path}: no '- ' bullet, so no notes")
     return notes
