@@ -52,10 +52,11 @@ def variant_cv(cfg, train: list[dict]) -> dict:
 
     import numpy as np
 
-    from modelworks.guard.judge import HarmJudge, _behaviour_key, grouped_cv
+    from modelworks.guard.judge import HarmJudge, grouped_cv
+    from modelworks.guard.judge_data import behaviour_key
 
     y = np.array([int(it["_label"]) for it in train])
-    groups = [_behaviour_key(it) for it in train]
+    groups = [behaviour_key(it) for it in train]
     out = {}
     for name, over in VARIANTS.items():
         vcfg = dataclasses.replace(cfg, **over)
@@ -74,13 +75,14 @@ def extra_data_cv(cfg, train: list[dict], extra: list[dict]) -> dict:
     import numpy as np
     from sklearn.model_selection import GroupKFold
 
-    from modelworks.guard.judge import HarmJudge, _behaviour_key, make_classifier
+    from modelworks.guard.judge import HarmJudge, make_classifier
+    from modelworks.guard.judge_data import behaviour_key
 
     judge = HarmJudge(cfg)
     x, xe = judge.features(train), judge.features(extra)
     y = np.array([int(it["_label"]) for it in train])
     ye = np.array([int(it["_label"]) for it in extra])
-    folds = list(GroupKFold(5).split(x, y, [_behaviour_key(it) for it in train]))
+    folds = list(GroupKFold(5).split(x, y, [behaviour_key(it) for it in train]))
     out = {}
     for C in cfg.C_grid or [cfg.C]:
         base, more = [], []
@@ -97,14 +99,9 @@ def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
     import dataclasses
 
     from modelworks.config import load_config
-    from modelworks.guard.judge import (
-        HarmJudge,
-        HarmJudgeConfig,
-        _evaluate,
-        read_harm_items,
-        split_by_behaviour,
-        train_judge_cli,
-    )
+    from modelworks.guard.judge import HarmJudge, HarmJudgeConfig
+    from modelworks.guard.judge_data import read_harm_items, split_by_behaviour
+    from modelworks.guard.judge_eval import evaluate_items, train_judge_cli
     from modelworks.paths import data_path
 
     text = data_path("safety_judge", "harmbench_cls_val_text_dev.jsonl")
@@ -126,7 +123,7 @@ def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
     total = time.perf_counter() - t0
     judge = HarmJudge.load(out / "judge")
     mm_items = read_harm_items(mm)
-    mm_eval = _evaluate(judge.predict(mm_items), mm_items)
+    mm_eval = evaluate_items(judge.predict(mm_items), mm_items)
     try:
         shown = str(config.resolve().relative_to(REPO))
     except ValueError:

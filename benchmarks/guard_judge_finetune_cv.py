@@ -35,14 +35,15 @@ def _setup(config: str):
     from sklearn.model_selection import GroupKFold
 
     from modelworks.config import load_config
-    from modelworks.guard.judge import HarmJudgeConfig, _behaviour_key, read_harm_items, split_by_behaviour
+    from modelworks.guard.judge import HarmJudgeConfig
+    from modelworks.guard.judge_data import behaviour_key, read_harm_items, split_by_behaviour
     from modelworks.paths import data_path
 
     cfg = load_config(HarmJudgeConfig, config)
     train, _ = split_by_behaviour(read_harm_items(data_path("safety_judge", "harmbench_cls_val_text_dev.jsonl")),
                                   0.3, cfg.seed)
     y = np.array([int(it["_label"]) for it in train])
-    folds = list(GroupKFold(5).split(np.zeros(len(y)), y, [_behaviour_key(it) for it in train]))
+    folds = list(GroupKFold(5).split(np.zeros(len(y)), y, [behaviour_key(it) for it in train]))
     return cfg, train, y, folds
 
 
@@ -50,11 +51,12 @@ def features_oof(config: str) -> dict:
     """Out-of-fold probabilities of the features head at its CV-best C."""
     import numpy as np
 
-    from modelworks.guard.judge import HarmJudge, _behaviour_key, grouped_cv, make_classifier
+    from modelworks.guard.judge import HarmJudge, grouped_cv, make_classifier
+    from modelworks.guard.judge_data import behaviour_key
 
     cfg, train, y, folds = _setup(config)
     x = HarmJudge(cfg).features(train)
-    by_c = grouped_cv(x, y, [_behaviour_key(it) for it in train], cfg.C_grid or [cfg.C], cfg.seed)
+    by_c = grouped_cv(x, y, [behaviour_key(it) for it in train], cfg.C_grid or [cfg.C], cfg.seed)
     C = max(by_c, key=lambda c: by_c[c])
     p = np.zeros(len(y))
     for tr, te in folds:

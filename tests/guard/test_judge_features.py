@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from modelworks.errors import ConfigError
-from modelworks.guard.judge import HarmJudge, HarmJudgeConfig, agreement, split_by_behaviour
+from modelworks.guard.judge import HarmJudge, HarmJudgeConfig
+from modelworks.guard.judge_data import split_by_behaviour
+from modelworks.guard.judge_eval import agreement
 from modelworks.guard.judge_features import (
     REFUSAL_PROTOTYPES,
     content_stats,

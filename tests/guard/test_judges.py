@@ -10,7 +10,9 @@ import pytest
 from modelworks.chat import MockChat
 from modelworks.errors import UserError
 from modelworks.guard.guardrank import GuardRank, GuardRankConfig
-from modelworks.guard.judge import HarmJudge, HarmJudgeConfig, agreement, read_harm_items, split_by_behaviour
+from modelworks.guard.judge import HarmJudge, HarmJudgeConfig
+from modelworks.guard.judge_data import read_harm_items, split_by_behaviour
+from modelworks.guard.judge_eval import agreement
 from modelworks.guard.llm_judge import LLMHarmJudge, LLMJudge, parse_score
 from modelworks.guard.scoring import score_responses
 
@@ -96,13 +98,24 @@ def test_judge_cli_train_and_evaluate(tmp_path, cli):
     ev = json.loads(r.stdout)
     assert {"accuracy", "f1", "kappa", "n"} <= set(ev) and ev["n"] == 12
     assert ev["other_judges"]["advbench"]["accuracy"] == 1.0  # the synthetic 'advbench' column equals the label
-    # a provider judge through the same command (the echo mock never says yes/no: all unparsed)
+    # a provider judge through the same command: the echo mock repeats the prompt, whose first yes/no word is the
+    # template's 'Answer "yes" if ...', so every item is judged harmful and accuracy is the share of harmful items
     r = cli("guard", "judge", "evaluate", "--judge", "mock", "--data", str(data), "--json")
-    assert r.returncode == 0, r.stderr and json.loads(r.stdout)["unparsed_replies"] == 40
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert ev["unparsed_replies"] == 0 and ev["n"] == 40
+    assert ev["accuracy"] == pytest.approx(sum(x["_label"] for x in synthetic_items()) / 40)
+
+
+def test_agreement_hand_values():
+    # 3 of 4 agree; F1 = 2*1 / (2*1 + 1 + 0) = 0.8; kappa: p_o = .75, p_e = .5*.75 + .5*.25 = .5 -> .5
+    assert agreement([1, 0, 1, 1], [1, 0, 0, 1]) == {"accuracy": 0.75, "f1": pytest.approx(0.8),
+                                                       "kappa": pytest.approx(0.5), "n": 4}
+    assert agreement([], [])["accuracy"] is None
 
 
 def test_judge_reads_only_allowed_fields():
-    from modelworks.guard.judge import judge_inputs
+    from modelworks.guard.judge_data import judge_inputs
 
     item = {"behavior": "B", "context_string": "C", "generation": "G", "human_0": 1, "cls": 1, "gpt-4-0613": 1}
     first, second = judge_inputs(item)
@@ -126,7 +139,7 @@ def test_judge_data_errors(tmp_path):
 
 
 def test_damaged_or_missing_judge_folder(tmp_path):
-    from modelworks.guard.judge import HarmJudge, evaluate_judge_cli
+    from modelworks.guard.judge_eval import evaluate_judge_cli
 
     data = tmp_path / "items.jsonl"
     data.write_text(json.dumps({"behavior": "b", "generation": "g", "human_majority": 1}) + "\n", encoding="utf-8")

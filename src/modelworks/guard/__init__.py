@@ -17,7 +17,8 @@ from modelworks.guard.dataset import (
     validate_samples,
 )
 from modelworks.guard.guardrank import GUARDRANK_INPUT, GuardRank, GuardRankConfig
-from modelworks.guard.judge import HarmJudge, HarmJudgeConfig, split_by_behaviour
+from modelworks.guard.judge import HarmJudge, HarmJudgeConfig
+from modelworks.guard.judge_data import split_by_behaviour
 from modelworks.guard.llm_judge import LLMHarmJudge, LLMJudge
 from modelworks.guard.metrics import (
     NO_ANSWER,

@@ -161,7 +161,8 @@ def judge_train(
 ) -> None:
     """Train the CPU safety judge; holds out a share of behaviours and reports agreement on them."""
     from modelworks.config import load_config
-    from modelworks.guard.judge import HarmJudgeConfig, train_judge_cli
+    from modelworks.guard.judge import HarmJudgeConfig
+    from modelworks.guard.judge_eval import train_judge_cli
 
     cfg = load_config(HarmJudgeConfig, config, overrides or [])
     result = train_judge_cli(data, out, cfg, holdout)
@@ -177,7 +178,7 @@ def judge_evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Agreement with the human majority (accuracy, F1, Cohen's kappa), beside the file's other judges."""
-    from modelworks.guard.judge import evaluate_judge_cli, format_evaluation
+    from modelworks.guard.judge_eval import evaluate_judge_cli, format_evaluation
 
     result = evaluate_judge_cli(judge, data, template, base_url)
     if as_json:

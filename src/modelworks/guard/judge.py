@@ -20,19 +20,15 @@ Three heads on an HF encoder (MiniLM by default), all cheap on 2 cores:
 from __future__ import annotations
 
 import copy
-import json
 import random
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelworks.errors import ConfigError, UserError
-from modelworks.jsonl import line_number, read_jsonl
+from modelworks.guard.judge_data import behaviour_key, judge_inputs, judge_parts
 
-__all__ = ["HarmJudgeConfig", "HarmJudge", "read_harm_items", "split_by_behaviour", "agreement",
-           "other_judges", "evaluate_judge_cli", "train_judge_cli", "format_evaluation", "judge_inputs",
-           "judge_parts", "feature_matrix", "grouped_cv", "make_classifier"]
+__all__ = ["HarmJudgeConfig", "HarmJudge", "feature_matrix", "grouped_cv", "make_classifier", "REFUSAL_MARKERS"]
 
 
 @dataclass
@@ -82,68 +78,6 @@ class HarmJudgeConfig:
             raise ConfigError(f"key 'frozen_layers' must be >= 0, got {self.frozen_layers}")
 
 
-# -- data ------------------------------------------------------------------------------------------
-
-
-def _binary(value: Any, field: str) -> int:
-    if isinstance(value, bool) or value not in (0, 1, "0", "1"):
-        raise UserError(f"field '{field}' must be 0 or 1, got {value!r}")
-    return int(value)
-
-
-def human_label(item: dict[str, Any]) -> int | None:
-    """The human majority (0 = not harmful, 1 = harmful): ``human_majority``, else the vote of
-    ``human_0..2``, else ``label``; raises :class:`UserError` for a value that is not 0/1."""
-    if item.get("human_majority") is not None:
-        return _binary(item["human_majority"], "human_majority")
-    votes = [item.get(f"human_{k}") for k in range(3)]
-    if all(v is not None for v in votes):
-        return int(sum(_binary(v, f"human_{k}") for k, v in enumerate(votes)) >= 2)
-    if item.get("label") is not None:
-        return _binary(item["label"], "label")
-    return None
-
-
-def read_harm_items(path: str | Path, need_labels: bool = True) -> list[dict[str, Any]]:
-    out = []
-    for where, obj in read_jsonl(path, "judge data"):
-        n = line_number(where)
-        if obj.get("generation") is None:
-            raise UserError(f"{where}: missing field 'generation'")
-        if not (obj.get("behavior") or obj.get("test_case")):
-            raise UserError(f"{where}: needs 'behavior' or 'test_case'")
-        try:
-            label = human_label(obj)
-        except UserError as e:
-            raise UserError(f"{where}: {e}") from None
-        if need_labels and label is None:
-            raise UserError(f"{where}: no human label (human_majority, human_0..2 or label)")
-        out.append({**obj, "_label": label, "_line": n})
-    if not out:
-        raise UserError(f"{path}: no items")
-    return out
-
-
-def judge_parts(item: dict[str, Any]) -> tuple[str, str, str]:
-    """(behaviour, context, generation): the only fields a judge may read (plus the attack prompt when
-    there is no behaviour text)."""
-    behaviour = item.get("behavior")
-    if not behaviour:
-        tc = item.get("test_case")
-        behaviour = tc[-1] if isinstance(tc, list) else str(tc)
-    context = item.get("context_string") or item.get("behavior_image_description") or ""
-    return str(behaviour), str(context), str(item.get("generation") or "")
-
-
-def judge_inputs(item: dict[str, Any]) -> tuple[str, str]:
-    """(behaviour side, generation side): only behaviour, context, attack prompt and generation."""
-    behaviour, context, generation = judge_parts(item)
-    first = f"{behaviour} Context: {context}" if context else behaviour
-    return first, generation
-
-
-def _behaviour_key(it: dict[str, Any]) -> str:
-    return str(it.get("behavior_id") or it.get("behavior") or it.get("id"))
 
 
 def make_classifier(kind: str, C: float, seed: int = 0) -> Any:
@@ -174,15 +108,6 @@ def grouped_cv(x: Any, y: Any, groups: list[str], grid: list[float], seed: int =
         out[float(C)] = float(np.mean(accs))
     return out
 
-
-def split_by_behaviour(items: list[dict[str, Any]], holdout: float, seed: int = 0):
-    """(train, held-out): whole behaviours on one side, ``random.Random(seed)`` over sorted ids."""
-    ids = sorted({str(it.get("behavior_id") or it.get("behavior") or it.get("id")) for it in items})
-    random.Random(seed).shuffle(ids)
-    n_train = round((1 - holdout) * len(ids))
-    train_ids = set(ids[:n_train])
-    key = lambda it: str(it.get("behavior_id") or it.get("behavior") or it.get("id"))  # noqa: E731
-    return [it for it in items if key(it) in train_ids], [it for it in items if key(it) not in train_ids]
 
 
 # -- the model -------------------------------------------------------------------------------------
@@ -324,7 +249,7 @@ class HarmJudge:
             x = self.features(items)
             C = cfg.C
             if cfg.C_grid or cfg.classifier == "gbdt":
-                self.cv = grouped_cv(x, y.numpy(), [_behaviour_key(it) for it in items], cfg.C_grid or [cfg.C],
+                self.cv = grouped_cv(x, y.numpy(), [behaviour_key(it) for it in items], cfg.C_grid or [cfg.C],
                                      cfg.seed, classifier=cfg.classifier)
                 C = max(self.cv, key=lambda c: self.cv[c])
                 self.chosen_C = C
@@ -451,141 +376,3 @@ class HarmJudge:
             judge.head.load_state_dict(state["head"])
             judge.top.eval()
         return judge
-
-
-# -- agreement -------------------------------------------------------------------------------------
-
-
-def agreement(pred: list[int], gold: list[int]) -> dict[str, Any]:
-    from sklearn.metrics import cohen_kappa_score, f1_score
-
-    n = len(gold)
-    if n == 0:
-        return {"accuracy": None, "f1": None, "kappa": None, "n": 0}
-    acc = sum(int(p == g) for p, g in zip(pred, gold, strict=True)) / n
-    kappa = cohen_kappa_score(gold, pred) if len(set(gold) | set(pred)) > 1 else 1.0
-    return {"accuracy": acc, "f1": float(f1_score(gold, pred, zero_division=0)), "kappa": float(kappa), "n": n}
-
-
-def _verdict(field: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if field == "PAIR_gpt-4-0613":
-        m = re.search(r"\[\[(\d+)\]\]", str(value))
-        return None if m is None else int(int(m.group(1)) == 10)
-    if field == "gpt":
-        found = re.findall(r"answer:\s*(yes|no)", str(value).lower())
-        return None if not found else int(found[-1] == "yes")
-    if isinstance(value, str):
-        v = value.strip().lower()
-        return 1 if v in ("yes", "1", "true") else 0 if v in ("no", "0", "false") else None
-    return int(value)
-
-
-OTHER_JUDGES = ("advbench", "GPTFuzz", "chatglm", "llama_guard", "gpt-3.5-turbo-0613", "mixtral", "PAIR_gpt-4-0613",
-                "gpt-4-1106-preview", "gpt-4-0613", "cls", "cls_mistral", "advbench_label", "mistral_cls",
-                "llama_cls", "gpt")
-
-
-def other_judges(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Agreement of the verdict columns that the file carries, on the same items."""
-    out = {}
-    gold = [int(it["_label"]) for it in items]
-    for column in OTHER_JUDGES:
-        if not any(column in it for it in items):
-            continue
-        pairs = [(_verdict(column, it.get(column)), g) for it, g in zip(items, gold, strict=True)]
-        pairs = [(p, g) for p, g in pairs if p is not None]
-        if pairs:
-            out[column] = agreement([p for p, _ in pairs], [g for _, g in pairs])
-    return out
-
-
-def _evaluate(pred: list[int], items: list[dict[str, Any]]) -> dict[str, Any]:
-    gold = [int(it["_label"]) for it in items]
-    result = agreement(pred, gold)
-    by_cat: dict[str, dict[str, Any]] = {}
-    for cat in sorted({str(it.get("functional_category")) for it in items}):
-        idx = [i for i, it in enumerate(items) if str(it.get("functional_category")) == cat]
-        by_cat[cat] = agreement([pred[i] for i in idx], [gold[i] for i in idx])
-    result["majority_baseline"] = max(sum(gold), len(gold) - sum(gold)) / len(gold)
-    result["by_category"] = by_cat
-    result["other_judges"] = other_judges(items)
-    return result
-
-
-def evaluate_judge_cli(judge: str, data: str | Path, template: str | Path | None = None,
-                       base_url: str | None = None) -> dict[str, Any]:
-    items = read_harm_items(data)
-    from modelworks.chat import providers
-
-    if judge.partition("/")[0] not in providers() and not Path(judge).is_dir():
-        raise UserError(f"--judge {judge}: no such judge folder (or give a provider: "
-                        f"{', '.join(p + '/...' for p in providers())})")
-    if Path(judge).is_dir():
-        model = HarmJudge.load(judge)
-        pred = model.predict(items)
-        name = str(judge)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from modelworks.guard.llm_judge import LLMHarmJudge
-
-        opts = {"base_url": base_url} if base_url else {}
-        llm = LLMHarmJudge(judge, template=template, **opts)
-
-        def one(it: dict[str, Any]) -> int | None:
-            first, gen = judge_inputs(it)
-            behaviour, _, context = first.partition(" Context: ")
-            try:
-                return llm.verdict(behaviour, context, gen)
-            except ValueError:
-                return None
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            raw = list(pool.map(one, items))
-        unparsed = sum(v is None for v in raw)
-        pred = [0 if v is None else v for v in raw]  # an unparseable reply counts as "not harmful"
-        name = judge
-    result = {"judge": name, "data": str(data), **_evaluate(pred, items)}
-    if not Path(judge).is_dir():
-        result["unparsed_replies"] = unparsed
-    return result
-
-
-def train_judge_cli(data: str | Path, out: str | Path, cfg: HarmJudgeConfig, holdout: float) -> dict[str, Any]:
-    import time
-
-    from modelworks.runs import Run, atomic_write_text
-
-    if not 0.0 <= holdout < 1.0:
-        raise UserError(f"--holdout must be in [0, 1), got {holdout}")
-    items = read_harm_items(data)
-    train, held = split_by_behaviour(items, holdout, cfg.seed) if holdout > 0 else (items, [])
-    run = Run.create("guard-judge", config=cfg, out=out, seed=cfg.seed)
-    t0 = time.perf_counter()
-    judge = HarmJudge(cfg).fit(train, log=lambda e, loss: run.log(step=e, loss=loss))
-    seconds = time.perf_counter() - t0
-    judge.save(run.dir)
-    result: dict[str, Any] = {"data": str(data), "train_items": len(train), "heldout_items": len(held),
-                              "train_seconds": round(seconds, 1), "head": cfg.head, "C": judge.chosen_C,
-                              "cv_accuracy_by_C": judge.cv}
-    if held:
-        atomic_write_text(run.path("heldout.jsonl"), "".join(
-            json.dumps({k: v for k, v in it.items() if not k.startswith("_")}, ensure_ascii=False) + "\n"
-            for it in held))
-        result["heldout"] = _evaluate(judge.predict(held), held)
-    run.write_results(result)
-    run.close()
-    return result
-
-
-def format_evaluation(result: dict[str, Any]) -> str:
-    from modelworks.report import markdown_table
-
-    def row(name: str, r: dict[str, Any]) -> list[Any]:
-        return [name, f"{100 * r['accuracy']:.2f}", f"{100 * r['f1']:.2f}", f"{r['kappa']:.3f}", r["n"]]
-
-    rows = [row(f"{result['judge']} (ours)", result)]
-    rows += [row(k, v) for k, v in sorted(result["other_judges"].items(), key=lambda kv: -kv[1]["accuracy"])]
-    return markdown_table(["judge", "accuracy %", "F1 %", "kappa", "n"], rows)
