@@ -95,6 +95,14 @@ def extra_data_cv(cfg, train: list[dict], extra: list[dict]) -> dict:
     return {"by_C": out, "extra_items": len(extra)}
 
 
+def _replace_own(folder: Path, job: str) -> None:
+    """Remove this benchmark's own run folder from an earlier run of it (``job`` in its env.json), so a rerun measures
+    afresh instead of resuming or being refused; any other folder is left for the run to refuse."""
+    env = folder / "env.json"
+    if env.is_file() and json.loads(env.read_text()).get("job") == job:
+        shutil.rmtree(folder)
+
+
 def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
     import dataclasses
 
@@ -115,9 +123,7 @@ def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
         best = max(variants, key=lambda k: variants[k]["cv_accuracy"])
         cfg = dataclasses.replace(cfg, **variants[best]["overrides"])
     extra = extra_data_cv(cfg, train, read_harm_items(mm)) if choose else None
-    stale = out / "judge"  # this benchmark's own judge from an earlier run of it: replaced, never mixed
-    if (stale / "env.json").is_file() and json.loads((stale / "env.json").read_text())["job"] == "guard-judge":
-        shutil.rmtree(stale)
+    _replace_own(out / "judge", "guard-judge")
     t0 = time.perf_counter()
     result = train_judge_cli(text, out / "judge", cfg, holdout=0.3)
     total = time.perf_counter() - t0
@@ -142,6 +148,7 @@ def pipeline_bench(out: Path) -> dict:
     from modelworks.guard.pipeline import EvalConfig, run_eval
 
     cfg = load_config(EvalConfig, REPO / "configs" / "guard" / "mock.yaml")
+    _replace_own(out / "pipeline", "guard-eval")  # a finished pipeline folder would be resumed: ~0 s, not a measurement
     t0 = time.perf_counter()
     res = run_eval(cfg, out / "pipeline")
     secs = time.perf_counter() - t0
