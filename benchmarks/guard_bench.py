@@ -95,10 +95,10 @@ def extra_data_cv(cfg, train: list[dict], extra: list[dict]) -> dict:
     return {"by_C": out, "extra_items": len(extra)}
 
 
-def _replace_own(folder: Path, job: str) -> None:
-    """Remove this benchmark's own run folder from an earlier run of it (``job`` in its env.json), so a rerun measures
-    afresh instead of resuming or being refused; any other folder is left for the run to refuse."""
-    env = folder / "env.json"
+def _replace_own(folder: Path, job: str, env: Path | None = None) -> None:
+    """Remove this benchmark's own run folder from an earlier run of it (``job`` in its env.json, or in ``env``), so a
+    rerun measures afresh instead of resuming or being refused; any other folder is left for the run to refuse."""
+    env = env or folder / "env.json"
     if env.is_file() and json.loads(env.read_text()).get("job") == job:
         shutil.rmtree(folder)
 
@@ -148,7 +148,9 @@ def pipeline_bench(out: Path) -> dict:
     from modelworks.guard.pipeline import EvalConfig, run_eval
 
     cfg = load_config(EvalConfig, REPO / "configs" / "guard" / "mock.yaml")
-    _replace_own(out / "pipeline", "guard-eval")  # a finished pipeline folder would be resumed: ~0 s, not a measurement
+    # a finished pipeline folder would be resumed (~0 s, not a measurement); its guard run decides whose it is
+    if (out / "pipeline" / "run" / "env.json").is_file():
+        _replace_own(out / "pipeline", "guard-run", env=out / "pipeline" / "run" / "env.json")
     t0 = time.perf_counter()
     res = run_eval(cfg, out / "pipeline")
     secs = time.perf_counter() - t0
