@@ -95,12 +95,18 @@ def extra_data_cv(cfg, train: list[dict], extra: list[dict]) -> dict:
     return {"by_C": out, "extra_items": len(extra)}
 
 
-def _replace_own(folder: Path, job: str, env: Path | None = None) -> None:
-    """Remove this benchmark's own run folder from an earlier run of it (``job`` in its env.json, or in ``env``), so a
-    rerun measures afresh instead of resuming or being refused; any other folder is left for the run to refuse."""
-    env = env or folder / "env.json"
-    if env.is_file() and json.loads(env.read_text()).get("job") == job:
+MARK = ".guard_bench"  # written into the folders this benchmark makes, so a rerun replaces only its own
+
+
+def _replace_own(folder: Path) -> None:
+    """Remove a folder this benchmark made in an earlier run (it holds MARK), so a rerun measures afresh instead of
+    resuming or being refused; any other folder is left alone (the run then refuses a non-empty one)."""
+    if (folder / MARK).is_file():
         shutil.rmtree(folder)
+
+
+def _mark(folder: Path) -> None:
+    (folder / MARK).write_text("made by benchmarks/guard_bench.py; replaced when it runs again\n", encoding="utf-8")
 
 
 def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
@@ -123,9 +129,10 @@ def judge_bench(config: Path, out: Path, choose: bool = True) -> dict:
         best = max(variants, key=lambda k: variants[k]["cv_accuracy"])
         cfg = dataclasses.replace(cfg, **variants[best]["overrides"])
     extra = extra_data_cv(cfg, train, read_harm_items(mm)) if choose else None
-    _replace_own(out / "judge", "guard-judge")
+    _replace_own(out / "judge")
     t0 = time.perf_counter()
     result = train_judge_cli(text, out / "judge", cfg, holdout=0.3)
+    _mark(out / "judge")
     total = time.perf_counter() - t0
     judge = HarmJudge.load(out / "judge")
     mm_items = read_harm_items(mm)
@@ -148,11 +155,10 @@ def pipeline_bench(out: Path) -> dict:
     from modelworks.guard.pipeline import EvalConfig, run_eval
 
     cfg = load_config(EvalConfig, REPO / "configs" / "guard" / "mock.yaml")
-    # a finished pipeline folder would be resumed (~0 s, not a measurement); its guard run decides whose it is
-    if (out / "pipeline" / "run" / "env.json").is_file():
-        _replace_own(out / "pipeline", "guard-run", env=out / "pipeline" / "run" / "env.json")
+    _replace_own(out / "pipeline")  # a finished pipeline folder would be resumed: ~0 s, not a measurement
     t0 = time.perf_counter()
     res = run_eval(cfg, out / "pipeline")
+    _mark(out / "pipeline")
     secs = time.perf_counter() - t0
     m = res["metrics"]
     return {"seconds": round(secs, 1), "samples": m["n"], "overall": m["overall"]}
@@ -167,11 +173,15 @@ def finetune_lines(f: dict) -> list[str]:
     from modelworks.report import markdown_table
 
     base = f["features_head"]["cv_accuracy"]
-    rows = [[str(r["frozen_layers"]), str(r["trained_layers"]), str(r["max_length"]), _pct(r["cv_accuracy"]),
-             _pct(r["mean_with_features_head"]), str(r["seconds"])] for r in f["finetune"]]
+    rows = [[" ".join(f"{k}={v}" for k, v in r["overrides"].items()), str(r["frozen_layers"]), str(r["trained_layers"]),
+             str(r["max_length"]), _pct(r["cv_accuracy"]), _pct(r["mean_with_features_head"]), str(r["seconds"])]
+            for r in f["finetune"]]
     best = max(max(r["cv_accuracy"], r["mean_with_features_head"]) for r in f["finetune"])
     verdict = ("below" if best < base + 0.015 else "at or above")
     st = f["finetune"][0]["settings"]
+    if any(r["settings"] != st for r in f["finetune"]):
+        raise SystemExit("error: --finetune-cv: the variants differ in settings the text states once "
+                         f"({', '.join(st)}); give each its own file")
     return [f"Fine-tuned encoder (`head: finetune`: the pair (behaviour [+ context] cut to {st['behaviour_tokens']} "
             "tokens, generation) through the encoder, the layers above `frozen_layers` and a linear head trained with "
             f"class-balanced cross entropy, {st['epochs']} epochs, lr {st['lr']}, head lr {st['head_lr']}, batch "
@@ -180,7 +190,7 @@ def finetune_lines(f: dict) -> list[str]:
             f"`{f['command']}` ({f['wall_seconds']} s wall, load average {f['load_average_before']} at the start). "
             "Rule fixed before these runs: a fine-tuned head (or the mean) replaces the features head only at "
             f"+1.5 points of CV; the best is {_pct(best)}%, {verdict} {_pct(base + 0.015)}%.", "",
-            markdown_table(["frozen layers", "trained layers", "max tokens", "CV accuracy %",
+            markdown_table(["overrides", "frozen layers", "trained layers", "max tokens", "CV accuracy %",
                             "mean with features head %", "seconds"], rows), ""]
 
 

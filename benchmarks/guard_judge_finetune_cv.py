@@ -98,6 +98,8 @@ def main() -> None:
     variants = [json.loads(v) for v in args.variant] if args.variant else DEFAULT_VARIANTS
     if not all(isinstance(v, dict) for v in variants):
         sys.exit("error: every --variant must be a JSON object, e.g. '{\"frozen_layers\": 2}'")
+    if any({"head", "threads"} & set(v) for v in variants):
+        sys.exit("error: --variant: 'head' (always finetune) and 'threads' (one per job) are set by this script")
     import numpy as np
 
     t0 = time.perf_counter()

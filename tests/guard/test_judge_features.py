@@ -104,7 +104,8 @@ def test_config_validates_new_keys():
     with pytest.raises(ConfigError, match="C_grid"):
         HarmJudgeConfig(C_grid=[1.0, 0.0])
     with pytest.raises(ConfigError, match="'max_length' \\(32\\) must leave room for 'behaviour_tokens' \\(64\\)"):
-        HarmJudgeConfig(max_length=32)  # was a tokenizer 'Truncation error' traceback when the finetune head ran
+        HarmJudgeConfig(head="finetune", max_length=32)  # was a tokenizer 'Truncation error' traceback
+    assert HarmJudgeConfig(max_length=32).head == "features"  # the features head reads neither key
 
 
 @pytest.mark.parametrize(("groups", "classifier"), [(["refusal", "relevance", "content", "pair"], "logreg"),

@@ -80,6 +80,14 @@ def test_finetune_head_is_seeded_and_trains_from_cached_states(tmp_path):
     b.fit_states(h[:8], mask[:8], torch.tensor([x["_label"] for x in items[:8]]))
     b.fit_states(h, mask, torch.tensor([x["_label"] for x in items]))
     assert b.proba_states(h, mask) == a.proba_states(h, mask)
+    # building and fitting a judge leave the caller's random stream alone
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    HarmJudge(cfg).fit_states(h, mask, torch.tensor([x["_label"] for x in items]))
+    assert torch.equal(torch.rand(3), expected)
+    with pytest.raises(UserError, match="only one label value"):
+        b.fit_states(h, mask, torch.zeros(len(items), dtype=torch.long))
 
 
 @pytest.mark.slow  # three CLI subprocesses that each load torch + MiniLM

@@ -71,7 +71,7 @@ class HarmJudgeConfig:
             raise ConfigError("keys 'chunks' and 'max_segments' must be >= 1")
         if any(c <= 0 for c in [self.C, *self.C_grid]):
             raise ConfigError("keys 'C' and 'C_grid' must be > 0")
-        if self.behaviour_tokens < 1 or self.max_length < self.behaviour_tokens + 4:
+        if self.head != "features" and (self.behaviour_tokens < 1 or self.max_length < self.behaviour_tokens + 4):
             raise ConfigError(f"key 'max_length' ({self.max_length}) must leave room for 'behaviour_tokens' "
                               f"({self.behaviour_tokens}) + 3 special tokens + the generation")
         if self.frozen_layers < 0:
@@ -194,13 +194,15 @@ class HarmJudge:
         layers = self.base.encoder.layer
         if config.frozen_layers > len(layers):
             raise UserError(f"frozen_layers={config.frozen_layers} but the encoder has {len(layers)} layers")
-        self._fresh_top()
+        with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random stream
+            torch.manual_seed(config.seed)
+            self._fresh_top()
 
     def _fresh_top(self) -> None:
-        """The trainable part of the finetune head, initialised from the encoder and ``seed``."""
+        """The trainable part of the finetune head: a copy of the encoder's layers above the frozen ones and a new
+        linear head (initialised from the torch RNG: callers seed it)."""
         import torch
 
-        torch.manual_seed(self.config.seed)
         self.top = copy.deepcopy(self.base.encoder.layer[self.config.frozen_layers:])
         self.head = torch.nn.Linear(self.base.config.hidden_size, 2)
 
@@ -218,10 +220,10 @@ class HarmJudge:
         firsts = [self.tokenizer.convert_tokens_to_string(self.tokenizer.tokenize(f)[: cfg.behaviour_tokens])
                   for f in firsts]
         states, masks = [], []
-        with torch.no_grad():
-            for i in range(0, len(items), 16):
+        with torch.no_grad():  # longest_first cuts the generation (the longer side) even if the cut behaviour
+            for i in range(0, len(items), 16):  # re-tokenizes to a few more tokens than behaviour_tokens
                 enc = self.tokenizer(list(firsts[i : i + 16]), list(seconds[i : i + 16]), padding="max_length",
-                                     truncation="only_second", max_length=cfg.max_length, return_tensors="pt")
+                                     truncation="longest_first", max_length=cfg.max_length, return_tensors="pt")
                 out = self.base(**enc, output_hidden_states=True)
                 states.append(out.hidden_states[cfg.frozen_layers])
                 masks.append(enc["attention_mask"])
@@ -241,7 +243,6 @@ class HarmJudge:
         import torch
 
         cfg = self.config
-        torch.manual_seed(cfg.seed)
         y = torch.tensor([int(it["_label"]) for it in items])
         if len(set(y.tolist())) < 2:
             raise UserError("judge training data has only one label value; both 0 and 1 are needed")
@@ -277,8 +278,18 @@ class HarmJudge:
         layers."""
         import torch
 
+        if len(set(y.tolist())) < 2:
+            raise UserError("judge training data has only one label value; both 0 and 1 are needed")
+        with torch.random.fork_rng(devices=[]):  # seeded (head init, dropout), the caller's random stream untouched
+            torch.manual_seed(self.config.seed)
+            self._fresh_top()
+            self._train_top(h, mask, y, log)
+        return self
+
+    def _train_top(self, h: Any, mask: Any, y: Any, log: Any = None) -> None:
+        import torch
+
         cfg = self.config
-        self._fresh_top()
         opt = torch.optim.AdamW([{"params": self.top.parameters(), "lr": cfg.lr},
                                  {"params": self.head.parameters(), "lr": cfg.head_lr}], weight_decay=0.01)
         pos = y.float().mean().item()
@@ -300,7 +311,6 @@ class HarmJudge:
             if log is not None:
                 log(epoch, total / len(order))
         self.top.eval()
-        return self
 
     def predict_proba(self, items: list[dict[str, Any]]) -> list[float]:
         import numpy as np
