@@ -21,8 +21,8 @@ def main() -> None:
 
     from modelworks.tkg.metrics import evaluate_rankings
     from modelworks.tkg.model import model_examples, predict_topk
-    from modelworks.tkg.recipe import load_run_model
-    from modelworks.tkg.rule_prior import rule_features, scores_for_tuning, tune_weights
+    from modelworks.tkg.recipe import load_run_model, run_typed_rules
+    from modelworks.tkg.rule_prior import prior_features, scores_for_tuning, tune_weights
 
     runs = sys.argv[1:]
     if len(runs) < 2:
@@ -48,14 +48,15 @@ def main() -> None:
     def examples(split):
         return model_examples(ds, split, mc, table)
 
+    typed = run_typed_rules(runs[0], cfg)  # the first run's typed rules (learned on train, as in every member)
     valid = examples("valid")
-    vfeats = rule_features(ds, "valid", table, cfg.rule_prior.history)
+    vfeats = prior_features(ds, "valid", table, cfg.rule_prior, typed)
     ids, logp, hist = scores_for_tuning(model, valid, vfeats, k=k)
     weights, valid_h1, trials = tune_weights(ids, logp, vfeats, hist, valid.target, valid.filters(ds),
-                                             tuple(cfg.rule_prior.grid))
+                                             cfg.rule_prior.grids)
     alone_valid = next(t["hits@1"] for t in trials if not any(t["weights"]))
     test = examples(cfg.eval_split)
-    feats = rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history)
+    feats = prior_features(ds, cfg.eval_split, table, cfg.rule_prior, typed)
     out = {"runs": runs, "members": len(runs), "weights": weights, "valid_filtered_hits@1": valid_h1,
            "valid_filtered_hits@1_alone": alone_valid}
     for name, prior in (("alone", None), ("with_prior", (feats, weights) if any(weights) else None)):

@@ -44,17 +44,14 @@ def throughput(run_dir: Path, threads: int, repeats: int = 3) -> dict:
     import torch
 
     from modelworks.tkg.model import model_examples, predict_topk
-    from modelworks.tkg.recipe import load_run_model
-    from modelworks.tkg.rule_prior import rule_features
+    from modelworks.tkg.recipe import load_run_model, load_run_prior
 
     torch.set_num_threads(threads)
     cfg, ds, table, model = load_run_model(run_dir)
-    weights = (json.loads((run_dir / "results.json").read_text()).get("rule_prior") or {}).get("weights") or []
     t0 = time.perf_counter()
     ev = model_examples(ds, cfg.eval_split, cfg.model, table)
-    prior = None
-    if any(w > 0 for w in weights):
-        prior = (rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history), weights)
+    prior = load_run_prior(run_dir, cfg, ds, table)  # rule (and typed-rule) features of every query
+    weights = prior[1] if prior else None
     chains_s = time.perf_counter() - t0
     best = float("inf")
     for _ in range(repeats):
@@ -132,11 +129,19 @@ def _final_lines(run: dict) -> list[str]:
              f"{info['queries_per_second_model']:.0f} queries/s (model + prior), "
              f"{info['queries_per_second_with_chains']:.0f} queries/s including history chains and rule features.", ""]
     if prior.get("tuned_on") == "valid":
-        names = ("pair_frequency", "pair_recency", "entity_frequency", "entity_recency")
+        names = prior.get("features") or ("pair_frequency", "pair_recency", "entity_frequency", "entity_recency")
         w = ", ".join(f"{n} {v:g}" for n, v in zip(names, prior["weights"]))
+        typed = run["config"]["rule_prior"].get("typed") or {}
+        grids = prior.get("grids") or [prior["grid"]] * len(names)
+        grid_text = (f"grid {grids[0]} per history weight" + (f", {grids[4]} and {grids[5]} for the typed-rule weights"
+                                                               if len(grids) == 6 else ""))
+        typed_text = (f"; typed-rule features: the noisy-or of TLogic-style rule confidences counted on "
+                      f"{'+'.join(run['config']['train_splits'])} (rules r1 -> r over the entity's last "
+                      f"{typed['history']} facts, and two-fact paths over {typed['hop']} facts per hop; "
+                      f"`modelworks.tkg.typed_rules`)" if typed.get("enabled") else "")
         lines += [f"Rule prior: score = log p(o) + w . f(o) (features: log1p counts and 1/log2(1 + steps since) of o in "
-                  f"the last {run['config']['rule_prior']['history']} pair / entity history facts). Grid "
-                  f"{prior['grid']} per weight ({prior['trials']} points) on valid: filtered H@1 "
+                  f"the last {run['config']['rule_prior']['history']} pair / entity history facts{typed_text}). "
+                  f"{grid_text[0].upper() + grid_text[1:]} ({prior['trials']} points) on valid: filtered H@1 "
                   f"{_fmt(prior['valid_filtered_hits@1_model_alone'])} (model alone) -> "
                   f"{_fmt(prior['valid_filtered_hits@1'])}; chosen w = {w}.", ""]
     rows = []

@@ -18,7 +18,8 @@ _EXPORTS = {
     "examples": ["Examples", "build_examples"],
     "model": ["EventGenerator", "EventGeneratorConfig", "TrainSettings", "train_event_generator", "predict_topk",
               "event_loss"],
-    "rule_prior": ["RulePriorConfig", "RuleFeatures", "rule_features", "tune_weights"],
+    "rule_prior": ["RulePriorConfig", "RuleFeatures", "rule_features", "prior_features", "tune_weights"],
+    "typed_rules": ["TypedRulesConfig", "TypedRules", "learn_typed_rules", "typed_rule_features"],
     "synthetic": ["SyntheticConfig", "generate_synthetic", "write_synthetic"],
     "recipe": ["TKGRunConfig", "run_recipe"],
 }

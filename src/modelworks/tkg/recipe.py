@@ -26,8 +26,12 @@ from modelworks.tkg.model import EventGeneratorConfig, TrainSettings
 from modelworks.tkg.rule_prior import RulePriorConfig
 from modelworks.tkg.rules import RULES
 from modelworks.tkg.synthetic import SyntheticConfig
+from modelworks.tkg.typed_rules import TypedRules, learn_typed_rules
 
-__all__ = ["TKGRunConfig", "DataConfig", "Ablation", "run_recipe", "load_run_model"]
+__all__ = ["TKGRunConfig", "DataConfig", "Ablation", "run_recipe", "load_run_model", "load_run_prior",
+           "run_typed_rules"]
+
+TYPED_RULES_FILE = "typed_rules.npz"
 
 
 @dataclass
@@ -133,32 +137,33 @@ def _train_examples(ds, table, splits, mcfg: EventGeneratorConfig):
     return Examples.concat([model_examples(ds, s, mcfg, table, directions) for s in splits])
 
 
-def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig) -> dict:
+def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, typed=None) -> dict:
     """Grid-search the rule prior's weights for time-aware filtered H@1 on the (held-out) valid split."""
     from modelworks.tkg.model import model_examples
-    from modelworks.tkg.rule_prior import rule_features, scores_for_tuning, tune_weights
+    from modelworks.tkg.rule_prior import prior_features, scores_for_tuning, tune_weights
 
     t0 = time.perf_counter()
     ex = model_examples(ds, "valid", mcfg, table)
-    feats = rule_features(ds, "valid", table, cfg.rule_prior.history)
+    feats = prior_features(ds, "valid", table, cfg.rule_prior, typed)
     ids, logp, hist = scores_for_tuning(model, ex, feats, k=min(cfg.topk, ds.num_entities))
-    weights, h1, trials = tune_weights(ids, logp, feats, hist, ex.target, ex.filters(ds), tuple(cfg.rule_prior.grid))
+    grids = cfg.rule_prior.grids
+    weights, h1, trials = tune_weights(ids, logp, feats, hist, ex.target, ex.filters(ds), grids)
     alone = next(t["hits@1"] for t in trials if not any(t["weights"]))
-    return {"weights": weights, "tuned_on": "valid", "valid_filtered_hits@1": h1,
-            "valid_filtered_hits@1_model_alone": alone, "grid": list(cfg.rule_prior.grid), "trials": len(trials),
-            "seconds": time.perf_counter() - t0}
+    return {"weights": weights, "features": list(cfg.rule_prior.feature_names), "tuned_on": "valid",
+            "valid_filtered_hits@1": h1, "valid_filtered_hits@1_model_alone": alone, "grids": grids,
+            "trials": len(trials), "seconds": time.perf_counter() - t0}
 
 
 def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, settings: TrainSettings, run=None,
-                  weights: list[float] | None = None):
+                  weights: list[float] | None = None, typed=None):
     """Train one event generator (through ``modelworks.train.fit``) and evaluate it on the evaluation split,
     alone and with the rule prior: ``weights`` when given, else tuned on valid (``rule_prior.tune``) or the
-    configured weights."""
+    configured weights; ``typed``: the typed rules when ``rule_prior.typed`` is on."""
     import torch
 
     from modelworks.tkg.metrics import evaluate_rankings
     from modelworks.tkg.model import EventGenerator, model_examples, predict_topk, train_event_generator
-    from modelworks.tkg.rule_prior import rule_features
+    from modelworks.tkg.rule_prior import prior_features
 
     torch.manual_seed(settings.seed)
     t0 = time.perf_counter()
@@ -169,9 +174,10 @@ def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, sett
     if weights is not None:
         prior = {"weights": list(weights), "tuned_on": "the full model's tuning"}
     elif cfg.rule_prior.tune:
-        prior = _tune_prior(model, ds, table, cfg, mcfg)
+        prior = _tune_prior(model, ds, table, cfg, mcfg, typed)
     else:
-        prior = {"weights": list(cfg.rule_prior.weights), "tuned_on": None}
+        prior = {"weights": cfg.rule_prior.all_weights, "features": list(cfg.rule_prior.feature_names),
+                 "tuned_on": None}
     k = min(cfg.topk, ds.num_entities)
     t1 = time.perf_counter()
     ev = model_examples(ds, cfg.eval_split, mcfg, table)
@@ -189,12 +195,12 @@ def _fit_and_eval(ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig, sett
     without_prior = None
     if any(w > 0 for w in prior["weights"]):
         t4 = time.perf_counter()
-        feats = rule_features(ds, cfg.eval_split, table, cfg.rule_prior.history)
+        feats = prior_features(ds, cfg.eval_split, table, cfg.rule_prior, typed)
         t5 = time.perf_counter()
         ids, scores = predict_topk(model, ev, k=k, prior=(feats, prior["weights"]))
         t6 = time.perf_counter()
         without_prior, metrics = metrics, evaluate_rankings(ids.tolist(), ev.target.tolist(), filters)
-        info.update({  # the served path: chains + rule features + model with the prior
+        info.update({  # the served path: chains + rule (and typed-rule) features + model with the prior
             "predict_seconds_model": t6 - t5, "predict_seconds_with_chains": (t6 - t4) + (t2 - t1),
             "queries_per_second_model": len(ev) / max(t6 - t5, 1e-9),
             "queries_per_second_with_chains": len(ev) / max((t6 - t4) + (t2 - t1), 1e-9),
@@ -220,9 +226,17 @@ def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str |
         for rule in cfg.rules:
             rules[rule] = run_rule(ds, rule, cfg.rule_history, cfg.eval_split)
             run.log(None, rule=rule, **{f"filtered_{k}": v for k, v in rules[rule]["time_aware_filtered"].items()})
+        typed, typed_info = None, None
+        if cfg.rule_prior.typed.enabled and cfg.rule_prior.enabled:  # confidences from the training splits only
+            t0 = time.perf_counter()
+            typed = learn_typed_rules(ds, table, cfg.rule_prior.typed, tuple(cfg.train_splits))
+            typed.save(run.path(TYPED_RULES_FILE))
+            typed_info = {"splits": list(cfg.train_splits), "seconds": time.perf_counter() - t0,
+                          "length1_rules": int((typed.conf1 > 0).sum()), "length2_rules": len(typed.keys2)}
+            run.log(None, typed_rules=typed_info)
         # 2-4. train, predict, evaluate
         model, metrics, without_prior, prior, info, ev, ids, scores = _fit_and_eval(
-            ds, table, cfg, cfg.model, replace(cfg.train, seed=cfg.seed), run=run)
+            ds, table, cfg, cfg.model, replace(cfg.train, seed=cfg.seed), run=run, typed=typed)
         import torch
 
         torch.save(model.state_dict(), run.path("model.pt"))
@@ -235,13 +249,13 @@ def run_recipe(cfg: TKGRunConfig, out: str | Path | None = None, data_dir: str |
                 mcfg = replace(cfg.model, **_changes(a))
                 with Run.create("tkg-ablation", config=mcfg, out=run.path(f"ablations/{i:02d}"), seed=cfg.seed) as sub:
                     _, m, m0, _, inf, *_ = _fit_and_eval(ds, table, cfg, mcfg, budget, run=sub,
-                                                         weights=prior["weights"])
+                                                         weights=prior["weights"], typed=typed)
                 ablations.append({"name": a.name, "changes": _changes(a), "metrics": m, "metrics_without_prior": m0,
                                   "train": inf})
                 run.log(None, ablation=a.name, filtered_hits1=m["time_aware_filtered"]["hits@1"])
         results = {
             "dataset": stats, "dataset_version": ds.version(), "eval_split": cfg.eval_split,
-            "model": metrics, "model_without_prior": without_prior, "rule_prior": prior,
+            "model": metrics, "model_without_prior": without_prior, "rule_prior": prior, "typed_rules": typed_info,
             "train": info, "rules": rules, "rule_history": cfg.rule_history,
             "ablations": ablations,
         }
@@ -267,7 +281,6 @@ def _row(name: str, m: dict) -> list:
 def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
     from modelworks.report import markdown_table
     from modelworks.tkg.paper import paper_rows
-    from modelworks.tkg.rule_prior import FEATURES
 
     info = results["train"]
     head = ["model", "H@1", "H@3", "H@10", "MRR"]
@@ -288,12 +301,15 @@ def render_report(cfg: TKGRunConfig, ds, results: dict) -> str:
     ]
     prior = results.get("rule_prior") or {}
     if any(w > 0 for w in prior.get("weights", [])):
-        w = ", ".join(f"{n} {v:g}" for n, v in zip(FEATURES, prior["weights"]))
+        w = ", ".join(f"{n} {v:g}" for n, v in zip(cfg.rule_prior.feature_names, prior["weights"]))
         how = (f"chosen on the held-out valid split by a grid search ({prior['trials']} points; valid filtered H@1 "
                f"{prior['valid_filtered_hits@1_model_alone']:.3f} -> {prior['valid_filtered_hits@1']:.3f})"
                if prior.get("tuned_on") == "valid" else "fixed in the config")
+        typed = cfg.rule_prior.typed
+        typed_text = (f" and typed-rule confidences (learned on {'+'.join(cfg.train_splits)}; length 1 over the last "
+                      f"{typed.history} facts, length 2 over {typed.hop} facts per hop)" if typed.enabled else "")
         parts.append(f"Rule prior: score = log p(o) + w . f(o), features over the last {cfg.rule_prior.history} "
-                     f"history facts; w = {w}, {how}.\n")
+                     f"history facts{typed_text}; w = {w}, {how}.\n")
     for setting, label in (("time_aware_filtered", "Time-aware filtered"), ("raw", "Raw")):
         if results.get("model_without_prior"):
             rows = [_row("**ours: event generator + rule prior**", results["model"][setting]),
@@ -339,6 +355,31 @@ def load_run_model(run_dir: str | Path, data_dir: str | None = None):
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
     model.eval()
     return cfg, ds, table, model
+
+
+def load_run_prior(run_dir: str | Path, cfg: TKGRunConfig, ds, table, split: str | None = None):
+    """``(features, weights)`` of a finished run's rule prior on ``split`` (default: its evaluation split), as the run
+    applied it (the weights in its results.json, the typed rules it saved); None when the run used no prior."""
+    from modelworks.tkg.rule_prior import prior_features
+
+    run_dir = Path(run_dir)
+    try:
+        prior = json.loads((run_dir / "results.json").read_text()).get("rule_prior") or {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{run_dir / 'results.json'}: cannot read the run's results ({exc})") from None
+    weights = list(prior.get("weights") or [])
+    if not any(w > 0 for w in weights):
+        return None
+    names = cfg.rule_prior.feature_names
+    if len(weights) != len(names):
+        raise UserError(f"{run_dir / 'results.json'}: field 'rule_prior.weights' has {len(weights)} numbers, the run's "
+                        f"config has {len(names)} prior features ({', '.join(names)})")
+    return prior_features(ds, split or cfg.eval_split, table, cfg.rule_prior, run_typed_rules(run_dir, cfg)), weights
+
+
+def run_typed_rules(run_dir: str | Path, cfg: TKGRunConfig) -> TypedRules | None:
+    """The typed rules a finished run learned (None when its config has them off)."""
+    return TypedRules.load(Path(run_dir) / TYPED_RULES_FILE) if cfg.rule_prior.typed.enabled else None
 
 
 def _load_synthetic_copy(run_dir: Path):

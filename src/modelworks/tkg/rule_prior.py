@@ -7,6 +7,10 @@ facts, exactly the histories of :mod:`modelworks.tkg.rules`) gets four features:
 - ``pair_recency``: ``1 / log2(1 + d)``, ``d`` = time steps since its latest fact there (1 for the previous step);
 - ``entity_frequency`` / ``entity_recency``: the same over the last ``L`` facts of ``e`` (same role, any relation).
 
+With ``typed.enabled`` two more features come from typed temporal rules learned on the training split
+(:mod:`modelworks.tkg.typed_rules`: how often a relation-``r1`` fact, or a two-fact path, of the entity pointed at
+the answer of ``r'``), for the candidates those rules reach.
+
 The ranking score is ``log p_model(o) + w . f(o)`` with non-negative weights ``w`` chosen on the
 validation split (:func:`tune_weights`); candidates without history get no bonus. A candidate outside the
 model's top-k and without history can never overtake one inside, so scoring the model's top-k plus the
@@ -16,6 +20,7 @@ history candidates is exact.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,9 +28,10 @@ import numpy as np
 from modelworks.errors import ConfigError
 from modelworks.tkg.datasets import TKGDataset
 from modelworks.tkg.history import FactTable, relation_prime, walk
+from modelworks.tkg.typed_rules import TYPED_FEATURES, TypedRules, TypedRulesConfig, typed_rule_features
 
-__all__ = ["FEATURES", "RulePriorConfig", "RuleFeatures", "rule_features", "prior_bonus", "tune_weights",
-           "scores_for_tuning"]
+__all__ = ["FEATURES", "RulePriorConfig", "RuleFeatures", "rule_features", "prior_features", "prior_bonus",
+           "tune_weights", "scores_for_tuning"]
 
 FEATURES = ("pair_frequency", "pair_recency", "entity_frequency", "entity_recency")
 
@@ -36,6 +42,7 @@ class RulePriorConfig:
     history: int = 100
     tune: bool = False  # choose the weights on the valid split (held out from training) instead of `weights`
     grid: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])  # values tried for each weight
+    typed: TypedRulesConfig = field(default_factory=TypedRulesConfig)  # + typed-rule features (own weights, grids)
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
@@ -50,7 +57,21 @@ class RulePriorConfig:
 
     @property
     def enabled(self) -> bool:
-        return self.tune or any(w > 0 for w in self.weights)
+        return self.tune or any(w > 0 for w in self.all_weights)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURES + TYPED_FEATURES if self.typed.enabled else FEATURES
+
+    @property
+    def all_weights(self) -> list[float]:
+        """The configured weights of :attr:`feature_names`, in that order."""
+        return list(self.weights) + (list(self.typed.weights) if self.typed.enabled else [])
+
+    @property
+    def grids(self) -> list[list[float]]:
+        """The values tried for each weight of :attr:`feature_names` when tuning."""
+        return [list(self.grid)] * len(FEATURES) + ([list(g) for g in self.typed.grids] if self.typed.enabled else [])
 
 
 @dataclass
@@ -157,6 +178,18 @@ def rule_features(ds: TKGDataset, split: str, table: FactTable | None = None, le
     return RuleFeatures(np.asarray(offsets, np.int64), cand, values)
 
 
+def prior_features(ds: TKGDataset, split: str, table: FactTable, cfg: RulePriorConfig,
+                   typed: TypedRules | None = None) -> RuleFeatures:
+    """The columns of ``cfg.feature_names`` for every query of ``split``: the four history features, joined with the
+    typed-rule features when ``cfg.typed.enabled`` (then ``typed`` holds the rules learned on the training split)."""
+    feats = rule_features(ds, split, table, cfg.history)
+    if not cfg.typed.enabled:
+        return feats
+    if typed is None:
+        raise ValueError("rule_prior.typed is enabled but no typed rules were given")
+    return feats.join(typed_rule_features(ds, split, table, typed))
+
+
 def prior_bonus(features: RuleFeatures, idx: np.ndarray, weights, num_entities: int):
     """Dense bonus ``w . f(o)`` of shape (len(idx), num_entities) as a torch tensor."""
     import torch
@@ -193,33 +226,55 @@ def scores_for_tuning(model, ex, features: RuleFeatures, k: int = 100,
 
 
 def tune_weights(ids: np.ndarray, logp: np.ndarray, features: RuleFeatures, history_logp: np.ndarray, targets,
-                 filters, grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)) -> tuple[list[float], float, list[dict]]:
-    """Grid search of the four weights for time-aware filtered H@1 on a validation split.
+                 filters, grid: Sequence[float] | Sequence[Sequence[float]] = (0.0, 0.25, 0.5, 1.0, 2.0)
+                 ) -> tuple[list[float], float, list[dict]]:
+    """Grid search of the feature weights for time-aware filtered H@1 on a validation split.
 
-    ``ids``/``logp``: the model's top-k lists on that split; ``history_logp`` (M,): the model's log-prob of each
-    history candidate (aligned with ``features.candidate``). Together they hold every candidate that can reach
-    rank 1. Returns (best weights, best H@1, every grid point's result)."""
-    n, k = ids.shape
-    counts = np.diff(features.offsets)
-    width = int(counts.max()) if len(counts) and counts.max() > 0 else 1
-    row = np.repeat(np.arange(n), counts)
-    col = np.arange(len(features.candidate)) - features.offsets[row]
-    h_ids = np.full((n, width), -1, np.int64)
-    h_logp = np.full((n, width), -np.inf, np.float32)
-    h_feat = np.zeros((n, width, len(FEATURES)), np.float32)
-    h_ids[row, col], h_logp[row, col], h_feat[row, col] = features.candidate, history_logp, features.values
-    cand = np.concatenate([ids, h_ids], axis=1)
-    base = np.concatenate([logp.astype(np.float32), h_logp], axis=1)
-    feat = np.concatenate([np.zeros((n, k, len(FEATURES)), np.float32), h_feat], axis=1)
+    ``ids``/``logp``: the model's top-k lists on that split (best first); ``history_logp`` (M,): the model's log-prob
+    of each feature candidate (aligned with ``features.candidate``). Together they hold every candidate that can reach
+    rank 1. ``grid``: the values tried for every weight, or one list per feature column. Returns (best weights, best
+    H@1, every grid point's result); ties go to the first grid point, and within a query to the model's list first.
+    """
+    n = ids.shape[0]
+    width = features.values.shape[1]
+    if n == 0:
+        raise ValueError("no queries to tune the rule prior on")
+    grids = [list(g) for g in grid] if len(grid) and isinstance(grid[0], (list, tuple)) else [list(grid)] * width
+    if len(grids) != width:
+        raise ValueError(f"{len(grids)} weight grids for {width} feature columns")
     targets = np.asarray(targets)
+    # Of the model's list (no bonus there) only its best candidate that is not filtered out can reach rank 1.
+    best_id, best_lp = np.full(n, -1, np.int64), np.full(n, -np.inf, np.float32)
     for i, f in enumerate(filters):  # other true answers at the same time never count (time-aware filter)
-        skip = [c for c in f if c != targets[i]]
+        skip = f - {int(targets[i])}
+        j = next((j for j, c in enumerate(ids[i].tolist()) if c not in skip), None)
+        if j is not None:
+            best_id[i], best_lp[i] = ids[i, j], logp[i, j]
+    # One flat list per query: that candidate first, then the feature candidates (filtered ones at -inf).
+    counts = np.diff(features.offsets)
+    query = np.repeat(np.arange(n), counts)
+    h_lp = np.asarray(history_logp, np.float32).copy()
+    for i, f in enumerate(filters):
+        skip = f - {int(targets[i])}
         if skip:
-            base[i, np.isin(cand[i], skip)] = -np.inf
+            a, b = features.offsets[i], features.offsets[i + 1]
+            h_lp[a:b][np.isin(features.candidate[a:b], list(skip))] = -np.inf
+    pos = np.arange(len(query)) + query + 1  # where each feature candidate lands after its query's first slot
+    starts = features.offsets[:-1] + np.arange(n)
+    cand = np.empty(len(query) + n, np.int64)
+    cand[starts], cand[pos] = best_id, features.candidate
+    base = np.empty(len(cand), np.float32)
+    base[starts], base[pos] = best_lp, h_lp
+    values = np.zeros((len(cand), width), np.float32)
+    values[pos] = features.values
+    order = np.arange(len(cand))
     trials = []
-    for w in itertools.product(grid, repeat=len(FEATURES)):
-        top = np.argmax(base + feat @ np.asarray(w, np.float32), axis=1)
-        h1 = float(np.mean(cand[np.arange(n), top] == targets))
+    for w in itertools.product(*grids):
+        score = base + values @ np.asarray(w, np.float32)
+        top = np.maximum.reduceat(score, starts)
+        first = np.minimum.reduceat(np.where(score == np.repeat(top, np.diff(np.r_[starts, len(cand)])), order,
+                                             len(cand)), starts)
+        h1 = float(np.mean(cand[np.minimum(first, len(cand) - 1)] == targets))
         trials.append({"weights": list(w), "hits@1": h1})
     best = max(trials, key=lambda r: r["hits@1"])
     return best["weights"], best["hits@1"], trials
