@@ -105,3 +105,48 @@ def test_take_and_concat_keep_each_querys_rows():
         a, b = slice(both.offsets[i], both.offsets[i + 1]), slice(f.offsets[j], f.offsets[j + 1])
         assert both.candidate[a].tolist() == f.candidate[b].tolist()
         assert np.array_equal(both.values[a], f.values[b])
+
+
+def _reference_hits(ids, logp, f, hist, targets, filters, w):
+    """Brute force: every candidate of the list and of the features, filtered ones dropped, first best wins."""
+    hits = 0
+    for i in range(len(targets)):
+        skip = set(filters[i]) - {targets[i]}
+        entries = [(int(c), float(s)) for c, s in zip(ids[i], logp[i])]
+        entries += [(int(f.candidate[m]), float(hist[m] + f.values[m] @ np.asarray(w)))
+                    for m in range(f.offsets[i], f.offsets[i + 1])]
+        entries = [(c, s) for c, s in entries if c not in skip]
+        if entries:
+            best = max(s for _, s in entries)
+            hits += next(c for c, s in entries if s == best) == targets[i]
+    return hits / len(targets)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tune_weights_matches_brute_force_with_ties_filters_and_empty_rows(seed):
+    rng = np.random.default_rng(seed)
+    n, k, n_ent = 40, 4, 8
+    ids = np.stack([rng.permutation(n_ent)[:k] for _ in range(n)])
+    logp = -np.sort(rng.integers(1, 4, size=(n, k)), axis=1).astype(np.float32)  # best first, with ties
+    offsets, cand, values, hist = [0], [], [], []
+    for i in range(n):
+        c = rng.permutation(n_ent)[:rng.integers(0, 4)]  # some queries have no feature rows
+        row_lp = dict(zip(ids[i].tolist(), logp[i].tolist()))
+        cand += c.tolist()
+        values += rng.integers(0, 3, size=(len(c), 3)).tolist()
+        hist += [row_lp.get(e, -float(rng.integers(2, 5))) for e in c.tolist()]
+        offsets.append(offsets[-1] + len(c))
+    f = RuleFeatures(np.asarray(offsets), np.asarray(cand, np.int64), np.asarray(values, np.float32).reshape(-1, 3))
+    targets = rng.integers(0, n_ent, size=n)
+    filters = [frozenset(rng.permutation(n_ent)[:rng.integers(0, 6)].tolist()) | {int(t)} for t in targets]
+    filters[0] = frozenset(range(n_ent))  # every other candidate of query 0 is filtered out
+    grids = [[0.0, 1.0], [0.0, 0.5, 2.0], [0.0, 1.0]]
+    best, h1, trials = tune_weights(ids, logp, f, np.asarray(hist, np.float32), targets, filters, grids)
+    assert len(trials) == 12
+    for t in trials:
+        assert t["hits@1"] == pytest.approx(_reference_hits(ids, logp, f, hist, targets, filters, t["weights"]))
+    assert h1 == max(t["hits@1"] for t in trials) and best == next(t["weights"] for t in trials if t["hits@1"] == h1)
+    with pytest.raises(ValueError, match="grids"):
+        tune_weights(ids, logp, f, np.asarray(hist, np.float32), targets, filters, [[0.0], [0.0]])
+    with pytest.raises(ValueError, match="queries"):
+        tune_weights(ids[:5], logp[:5], f, np.asarray(hist, np.float32), targets[:5], filters[:5], grids)

@@ -102,21 +102,64 @@ def test_config_errors():
     assert RulePriorConfig(typed=TypedRulesConfig(enabled=True, weights=[0, 1])).enabled
 
 
+TINY = Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml"
+
+
 def test_recipe_learns_saves_and_tunes_typed_rules(tmp_path):
-    cfg = load_config(TKGRunConfig, Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic.yaml",
-                      ["train.epochs=1", "train_splits=[train]", "rules=[pair-recency]",
-                       "rule_prior={tune: true, grid: [0, 1], typed: {enabled: true, grids: [[0, 1], [0, 2]]}}"])
+    cfg = load_config(TKGRunConfig, TINY, ["train.epochs=1", "train_splits=[train]", "rules=[pair-recency]",
+                                           "rule_prior={tune: true, grid: [0, 1], typed: {enabled: true, "
+                                           "grids: [[0, 1], [0, 2]]}}"])
+    res = json.loads((run_recipe(cfg, out=tmp_path / "run") / "results.json").read_text())
+    prior = res["rule_prior"]
+    assert prior["trials"] == 2**6 and prior["features"][-2:] == ["typed_rules_length1", "typed_rules_length2"]
+    assert prior["weights"][:4] in ([a, b, c, d] for a in (0, 1) for b in (0, 1) for c in (0, 1) for d in (0, 1))
+    assert prior["weights"][4] in (0, 1) and prior["weights"][5] in (0, 2) and len(prior["weights"]) == 6
+    assert prior["valid_filtered_hits@1"] >= prior["valid_filtered_hits@1_model_alone"]
+    assert res["typed_rules"]["splits"] == ["train"] and res["typed_rules"]["length1_rules"] > 0
+
+
+def test_a_finished_runs_prior_is_applied_as_it_ran(tmp_path):
+    cfg = load_config(TKGRunConfig, TINY, ["train.epochs=1", "train_splits=[train]", "rules=[pair-recency]",
+                                           "rule_prior={weights: [0, 1, 0, 0], typed: {enabled: true, "
+                                           "weights: [1, 1]}}"])
     run_dir = run_recipe(cfg, out=tmp_path / "run")
     res = json.loads((run_dir / "results.json").read_text())
-    prior = res["rule_prior"]
-    assert prior["trials"] == 2**6 and len(prior["weights"]) == 6 and prior["features"][-1] == "typed_rules_length2"
-    assert prior["weights"][5] in (0, 2)
-    assert res["typed_rules"]["splits"] == ["train"] and res["typed_rules"]["length1_rules"] > 0
-    assert (run_dir / "typed_rules.npz").is_file()
+    assert res["rule_prior"]["weights"] == [0, 1, 0, 0, 1, 1] and res["rule_prior"]["tuned_on"] is None
     cfg2, ds, table, _ = load_run_model(run_dir)
-    loaded = load_run_prior(run_dir, cfg2, ds, table)
-    if any(prior["weights"]):
-        feats, weights = loaded
-        assert weights == prior["weights"] and feats.values.shape[1] == 6
-    else:
-        assert loaded is None
+    feats, weights = load_run_prior(run_dir, cfg2, ds, table)
+    saved = TypedRules.load(run_dir / "typed_rules.npz")
+    want = prior_features(ds, "test", table, cfg2.rule_prior, saved)
+    assert weights == [0, 1, 0, 0, 1, 1] and feats.values.shape[1] == 6
+    assert np.array_equal(feats.candidate, want.candidate) and np.array_equal(feats.values, want.values)
+    assert feats.values[:, 4:].any()  # the typed columns are there and non-empty
+    # bad run folders: one-line errors naming the file and field
+    results = run_dir / "results.json"
+    results.write_text(json.dumps({**res, "rule_prior": {"weights": [0, 1, 0, 0]}}))
+    with pytest.raises(UserError, match=r"results.json: field 'rule_prior.weights' has 4 numbers"):
+        load_run_prior(run_dir, cfg2, ds, table)
+    results.write_text(json.dumps({**res, "rule_prior": {"weights": ["a"]}}))
+    with pytest.raises(UserError, match="must be a list of numbers"):
+        load_run_prior(run_dir, cfg2, ds, table)
+    results.write_text(json.dumps(res))
+    npz = run_dir / "typed_rules.npz"
+    npz.write_bytes(npz.read_bytes()[:100])  # truncated
+    with pytest.raises(UserError, match="typed_rules.npz: not a typed-rules file"):
+        load_run_prior(run_dir, cfg2, ds, table)
+    npz.unlink()
+    with pytest.raises(UserError, match="typed_rules.npz: no typed-rules file"):
+        load_run_prior(run_dir, cfg2, ds, table)
+
+
+def test_rules_and_features_see_only_the_past():
+    ds, table, rules = learned()
+    # other valid / test facts leave the rules (counted on train) unchanged
+    other = make(typed_graph().train, [(1, 2, 0, 4)], [(0, 0, 4, 5), (2, 0, 1, 5)], n_ent=7)
+    again = learn_typed_rules(other, FactTable.from_dataset(other), TypedRulesConfig(shrink=0.0))
+    assert np.array_equal(again.conf1, rules.conf1) and np.array_equal(again.keys2, rules.keys2)
+    # a later test fact (t = 6, touching the same entities) leaves the features of the t = 5 queries unchanged
+    later = make(typed_graph().train, typed_graph().valid, [(2, 0, 1, 5), (2, 1, 1, 6), (1, 2, 2, 6)], n_ent=7)
+    f5 = typed_rule_features(ds, "test", table, rules)
+    f6 = typed_rule_features(later, "test", FactTable.from_dataset(later), rules)
+    n = f5.offsets[-1]
+    assert len(f6) == 6 and np.array_equal(f6.offsets[:3], f5.offsets)
+    assert np.array_equal(f6.candidate[:n], f5.candidate) and np.array_equal(f6.values[:n], f5.values)

@@ -146,9 +146,11 @@ def _tune_prior(model, ds, table, cfg: TKGRunConfig, mcfg: EventGeneratorConfig,
     ex = model_examples(ds, "valid", mcfg, table)
     feats = prior_features(ds, "valid", table, cfg.rule_prior, typed)
     ids, logp, hist = scores_for_tuning(model, ex, feats, k=min(cfg.topk, ds.num_entities))
-    grids = cfg.rule_prior.grids
-    weights, h1, trials = tune_weights(ids, logp, feats, hist, ex.target, ex.filters(ds), grids)
-    alone = next(t["hits@1"] for t in trials if not any(t["weights"]))
+    grids, filters = cfg.rule_prior.grids, ex.filters(ds)
+    weights, h1, trials = tune_weights(ids, logp, feats, hist, ex.target, filters, grids)
+    alone = next((t["hits@1"] for t in trials if not any(t["weights"])), None)
+    if alone is None:  # no grid holds 0: score the model alone separately
+        alone = tune_weights(ids, logp, feats, hist, ex.target, filters, [[0.0]] * len(grids))[1]
     return {"weights": weights, "features": list(cfg.rule_prior.feature_names), "tuned_on": "valid",
             "valid_filtered_hits@1": h1, "valid_filtered_hits@1_model_alone": alone, "grids": grids,
             "trials": len(trials), "seconds": time.perf_counter() - t0}
@@ -362,19 +364,26 @@ def load_run_prior(run_dir: str | Path, cfg: TKGRunConfig, ds, table, split: str
     applied it (the weights in its results.json, the typed rules it saved); None when the run used no prior."""
     from modelworks.tkg.rule_prior import prior_features
 
-    run_dir = Path(run_dir)
+    path = Path(run_dir) / "results.json"
     try:
-        prior = json.loads((run_dir / "results.json").read_text()).get("rule_prior") or {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{run_dir / 'results.json'}: cannot read the run's results ({exc})") from None
-    weights = list(prior.get("weights") or [])
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the run's results ({exc})") from None
+    prior = (results.get("rule_prior") if isinstance(results, dict) else None) or {}
+    if not isinstance(results, dict) or not isinstance(prior, dict):
+        raise UserError(f"{path}: field 'rule_prior' must be an object in a results object")
+    weights = prior.get("weights") or []
+    if not isinstance(weights, list) or not all(isinstance(w, (int, float)) and not isinstance(w, bool)
+                                                for w in weights):
+        raise UserError(f"{path}: field 'rule_prior.weights' must be a list of numbers, got {weights!r}")
     if not any(w > 0 for w in weights):
         return None
     names = cfg.rule_prior.feature_names
     if len(weights) != len(names):
-        raise UserError(f"{run_dir / 'results.json'}: field 'rule_prior.weights' has {len(weights)} numbers, the run's "
+        raise UserError(f"{path}: field 'rule_prior.weights' has {len(weights)} numbers, the run's "
                         f"config has {len(names)} prior features ({', '.join(names)})")
-    return prior_features(ds, split or cfg.eval_split, table, cfg.rule_prior, run_typed_rules(run_dir, cfg)), weights
+    return prior_features(ds, split or cfg.eval_split, table, cfg.rule_prior, run_typed_rules(run_dir, cfg)), \
+        list(weights)
 
 
 def run_typed_rules(run_dir: str | Path, cfg: TKGRunConfig) -> TypedRules | None:

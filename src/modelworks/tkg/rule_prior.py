@@ -71,13 +71,13 @@ class RulePriorConfig:
     @property
     def grids(self) -> list[list[float]]:
         """The values tried for each weight of :attr:`feature_names` when tuning."""
-        return [list(self.grid)] * len(FEATURES) + ([list(g) for g in self.typed.grids] if self.typed.enabled else [])
+        return [list(self.grid) for _ in FEATURES] + ([list(g) for g in self.typed.grids] if self.typed.enabled else [])
 
 
 @dataclass
 class RuleFeatures:
-    """Per query (in :func:`~modelworks.tkg.examples.build_examples` order), its history candidates and their
-    features: rows ``offsets[i]:offsets[i+1]`` of ``candidate`` (M,) and ``values`` (M, 4)."""
+    """Per query (in :func:`~modelworks.tkg.examples.build_examples` order), its candidates and their features: rows
+    ``offsets[i]:offsets[i+1]`` of ``candidate`` (M,) and ``values`` (M, columns), e.g. the four of :data:`FEATURES`."""
 
     offsets: np.ndarray
     candidate: np.ndarray
@@ -232,14 +232,18 @@ def tune_weights(ids: np.ndarray, logp: np.ndarray, features: RuleFeatures, hist
 
     ``ids``/``logp``: the model's top-k lists on that split (best first); ``history_logp`` (M,): the model's log-prob
     of each feature candidate (aligned with ``features.candidate``). Together they hold every candidate that can reach
-    rank 1. ``grid``: the values tried for every weight, or one list per feature column. Returns (best weights, best
-    H@1, every grid point's result); ties go to the first grid point, and within a query to the model's list first.
+    rank 1 (``ids`` sorted best first, as ``torch.topk`` returns them). ``grid``: the values tried for every weight, or
+    one list per feature column. Returns (best weights, best H@1, every grid point's result); ties go to the first
+    grid point, and within a query to the model's list first.
     """
     n = ids.shape[0]
     width = features.values.shape[1]
     if n == 0:
         raise ValueError("no queries to tune the rule prior on")
-    grids = [list(g) for g in grid] if len(grid) and isinstance(grid[0], (list, tuple)) else [list(grid)] * width
+    if len(features) != n:
+        raise ValueError(f"features of {len(features)} queries for {n} ranked lists")
+    per_column = len(grid) and isinstance(grid[0], (list, tuple, np.ndarray))
+    grids = [list(g) for g in grid] if per_column else [list(grid) for _ in range(width)]
     if len(grids) != width:
         raise ValueError(f"{len(grids)} weight grids for {width} feature columns")
     targets = np.asarray(targets)

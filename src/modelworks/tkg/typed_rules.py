@@ -81,12 +81,20 @@ class TypedRules:
 
     @classmethod
     def load(cls, path: str | Path) -> TypedRules:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: no typed-rules file (the run used no rule prior, or was made before typed rules)")
         try:
             with np.load(path) as z:
-                return cls(int(z["num_relations"]), z["conf1"], z["keys2"], z["conf2"], int(z["history"]),
-                           int(z["hop"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise UserError(f"{path}: not a typed-rules file ({exc})") from None
+                rules = cls(int(z["num_relations"]), z["conf1"], z["keys2"].astype(np.int64), z["conf2"],
+                            int(z["history"]), int(z["hop"]))
+        except Exception as exc:  # a truncated or foreign file fails in numpy, zipfile or zlib
+            raise UserError(f"{path}: not a typed-rules file ({type(exc).__name__}: {exc})") from None
+        r2n = 2 * rules.num_relations
+        if rules.conf1.shape != (r2n, r2n) or rules.keys2.shape != rules.conf2.shape or \
+                np.any(np.diff(rules.keys2) <= 0):
+            raise UserError(f"{path}: not a typed-rules file (arrays of the wrong shape or order)")
+        return rules
 
     def length2(self, codes: np.ndarray) -> np.ndarray:
         """Confidences of length-2 rule codes (0 for rules never seen in training)."""
