@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,16 @@ def test_rules_and_features_see_only_the_past():
     n = f5.offsets[-1]
     assert len(f6) == 6 and np.array_equal(f6.offsets[:3], f5.offsets)
     assert np.array_equal(f6.candidate[:n], f5.candidate) and np.array_equal(f6.values[:n], f5.values)
+
+
+def test_decay_weighs_each_grounding_by_its_age():
+    ds, table, rules = learned()
+    assert ds.time_step == 1
+    rules.decay = True
+    f = typed_rule_features(ds, "test", table, rules)
+    got = {c: v.tolist() for c, v in zip(f.candidate[f.offsets[0]:f.offsets[1]].tolist(),
+                                          f.values[f.offsets[0]:f.offsets[1]])}
+    # t = 5: "2 meets 3" is 3 steps old (0.5 / log2 4); the path to 4 ends with "3 praises 4", also at t = 2
+    assert got == {3: pytest.approx([0.25, 0.0]), 4: pytest.approx([0.0, 0.5])}  # decayed before the 0.999 cap
+    # "0 meets 1" (t = 0), seen from 1: confidence 1, 5 steps old
+    assert f.values[f.offsets[1]].tolist() == pytest.approx([1 / math.log2(6), 0.0], rel=1e-4)

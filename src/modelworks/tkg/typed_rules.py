@@ -44,6 +44,7 @@ class TypedRulesConfig:
     enabled: bool = False
     history: int = 100  # length-1 bodies: the entity's last N facts (both directions)
     hop: int = 10       # length-2 bodies: the last N facts at each of the two hops
+    decay: bool = False  # weigh each grounding by 1 / log2(1 + steps since its latest fact)
     shrink: float = 5.0  # confidence = hits / (bodies + shrink)
     weights: list[float] = field(default_factory=lambda: [0.0, 0.0])  # used when rule_prior.tune is off
     grids: list[list[float]] = field(default_factory=lambda: [[0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
@@ -72,11 +73,12 @@ class TypedRules:
     conf2: np.ndarray
     history: int
     hop: int
+    decay: bool = False
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         np.savez_compressed(path, num_relations=self.num_relations, conf1=self.conf1, keys2=self.keys2,
-                            conf2=self.conf2, history=self.history, hop=self.hop)
+                            conf2=self.conf2, history=self.history, hop=self.hop, decay=self.decay)
         return path
 
     @classmethod
@@ -87,7 +89,7 @@ class TypedRules:
         try:
             with np.load(path) as z:
                 rules = cls(int(z["num_relations"]), z["conf1"], z["keys2"].astype(np.int64), z["conf2"],
-                            int(z["history"]), int(z["hop"]))
+                            int(z["history"]), int(z["hop"]), bool(z["decay"]) if "decay" in z.files else False)
         except Exception as exc:  # a truncated or foreign file fails in numpy, zipfile or zlib
             raise UserError(f"{path}: not a typed-rules file ({type(exc).__name__}: {exc})") from None
         r2n = 2 * rules.num_relations
@@ -115,20 +117,28 @@ def _entity_facts(index: HistoryIndex, entity: int, n: int, cache: dict) -> np.n
     return got
 
 
+def _distinct(code: np.ndarray, times: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rule code, y, latest time) per distinct ``code * ne + y`` in ``code``."""
+    uniq, inv = np.unique(code, return_inverse=True)
+    last = np.zeros(len(uniq), np.int64)
+    np.maximum.at(last, inv, times)
+    return uniq // ne, uniq % ne, last
+
+
 def _one_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, ne: int, cache: dict
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (r1, y) of the entity's last ``n`` facts (``ne``: number of entities)."""
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (r1, y) of the entity's last ``n`` facts with the latest time of each (``ne``: number of entities)."""
     ids = _entity_facts(index, entity, n, cache)
-    code = np.unique(table.rel[ids] * ne + table.tail[ids])
-    return code // ne, code % ne
+    return _distinct(table.rel[ids] * ne + table.tail[ids], table.time[ids], ne)
 
 
 def _two_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, window: int, ne: int, cache: dict
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (r1 * 2R + r2, y) of the paths entity -r1-> z -r2-> y with t1 <= t2: the entity's last ``n`` facts,
-    then the last ``n`` of z's facts from t1 on that do not lead back, among z's last ``window`` facts."""
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (r1 * 2R + r2, y) of the paths entity -r1-> z -r2-> y with t1 <= t2, with the latest t2 of each: the
+    entity's last ``n`` facts, then the last ``n`` of z's facts from t1 on that do not lead back, among z's last
+    ``window`` facts."""
     r2n = 2 * table.num_relations
-    codes, ys = [], []
+    codes, ys, times = [], [], []
     for f in _entity_facts(index, entity, n, cache).tolist():
         z, r1, t1 = int(table.tail[f]), int(table.rel[f]), int(table.time[f])
         nxt = _entity_facts(index, z, window, cache)
@@ -136,10 +146,10 @@ def _two_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, window:
         if len(nxt):
             codes.append(r1 * r2n + table.rel[nxt])
             ys.append(table.tail[nxt])
+            times.append(table.time[nxt])
     if not codes:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    code = np.unique(np.concatenate(codes) * ne + np.concatenate(ys))
-    return code // ne, code % ne
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return _distinct(np.concatenate(codes) * ne + np.concatenate(ys), np.concatenate(times), ne)
 
 
 def learn_typed_rules(ds: TKGDataset, table: FactTable, cfg: TypedRulesConfig, splits: tuple[str, ...] = ("train",)
@@ -157,11 +167,11 @@ def learn_typed_rules(ds: TKGDataset, table: FactTable, cfg: TypedRulesConfig, s
                 answers[(q.entity, relation_prime(q, nr))].add(q.target)
             for (e, rp), ans in answers.items():
                 true = np.fromiter(ans, np.int64)
-                r1, y = _one_hop(table, index, e, cfg.history, ne, cache)
+                r1, y, _ = _one_hop(table, index, e, cfg.history, ne, cache)
                 if len(r1):
                     np.add.at(bodies1[rp], r1, 1)
                     np.add.at(hits1[rp], r1[np.isin(y, true)], 1)
-                c2, y2 = _two_hop(table, index, e, cfg.hop, cfg.history, ne, cache)
+                c2, y2, _ = _two_hop(table, index, e, cfg.hop, cfg.history, ne, cache)
                 if len(c2):
                     codes2.append(rp * r2n * r2n + c2)
                     hit2.append(np.isin(y2, true))
@@ -175,7 +185,7 @@ def learn_typed_rules(ds: TKGDataset, table: FactTable, cfg: TypedRulesConfig, s
         keys2, conf2 = keys2[keep], conf2[keep]
     else:
         keys2, conf2 = np.zeros(0, np.int64), np.zeros(0)
-    return TypedRules(nr, conf1, keys2.astype(np.int64), conf2, cfg.history, cfg.hop)
+    return TypedRules(nr, conf1, keys2.astype(np.int64), conf2, cfg.history, cfg.hop, cfg.decay)
 
 
 def _noisy_or(index: np.ndarray, conf: np.ndarray, size: int) -> np.ndarray:
@@ -193,7 +203,7 @@ def typed_rule_features(ds: TKGDataset, split: str, table: FactTable, rules: Typ
     if rules.num_relations != table.num_relations:
         raise UserError(f"typed rules were learned for {rules.num_relations} relations, the dataset has "
                         f"{table.num_relations}")
-    nr, ne = table.num_relations, ds.num_entities
+    nr, ne, step = table.num_relations, ds.num_entities, max(1, int(ds.time_step))
     r2n = 2 * nr
     offsets, cands, vals = [0], [], []
     for _t, qs, index in walk(ds, split, table):
@@ -202,15 +212,18 @@ def typed_rule_features(ds: TKGDataset, split: str, table: FactTable, rules: Typ
             if directions == "forward" and q.inverse:
                 continue
             rp = relation_prime(q, nr)
-            r1, y1 = _one_hop(table, index, q.entity, rules.history, ne, cache)
-            c2, y2 = _two_hop(table, index, q.entity, rules.hop, rules.history, ne, cache)
+            r1, y1, t1 = _one_hop(table, index, q.entity, rules.history, ne, cache)
+            c2, y2, t2 = _two_hop(table, index, q.entity, rules.hop, rules.history, ne, cache)
+            conf1 = rules.conf1[rp, r1]
             conf2 = rules.length2(rp * r2n * r2n + c2)
-            y2 = y2[conf2 > 0]
-            conf2 = conf2[conf2 > 0]
+            y2, t2, conf2 = y2[conf2 > 0], t2[conf2 > 0], conf2[conf2 > 0]
+            if rules.decay:  # a grounding counts less the older its latest fact: 1 / log2(1 + steps since)
+                conf1 = conf1 / np.log2(1.0 + np.maximum((q.time - t1) // step, 1))
+                conf2 = conf2 / np.log2(1.0 + np.maximum((q.time - t2) // step, 1))
             cand = np.union1d(y1, y2)
             v = np.zeros((len(cand), 2), np.float32)
             if len(y1):
-                v[:, 0] = _noisy_or(np.searchsorted(cand, y1), rules.conf1[rp, r1], len(cand))
+                v[:, 0] = _noisy_or(np.searchsorted(cand, y1), conf1, len(cand))
             if len(y2):
                 v[:, 1] = _noisy_or(np.searchsorted(cand, y2), conf2, len(cand))
             keep = v.any(axis=1)
