@@ -12,9 +12,9 @@ With ``typed.enabled`` two more features come from typed temporal rules learned 
 the answer of ``r'``), for the candidates those rules reach.
 
 The ranking score is ``log p_model(o) + w . f(o)`` with non-negative weights ``w`` chosen on the
-validation split (:func:`tune_weights`); candidates without history get no bonus. A candidate outside the
-model's top-k and without history can never overtake one inside, so scoring the model's top-k plus the
-history candidates is exact.
+validation split (:func:`tune_weights`); candidates without features get no bonus. A candidate outside the
+model's top-k and without features can never overtake one inside, so scoring the model's top-k plus the
+feature candidates is exact.
 """
 
 from __future__ import annotations
