@@ -129,7 +129,9 @@ def _final_lines(run: dict) -> list[str]:
              f"{info['queries_per_second_model']:.0f} queries/s (model + prior), "
              f"{info['queries_per_second_with_chains']:.0f} queries/s including history chains and rule features.", ""]
     if prior.get("tuned_on") == "valid":
-        names = prior.get("features") or ("pair_frequency", "pair_recency", "entity_frequency", "entity_recency")
+        from modelworks.tkg.rule_prior import FEATURES
+
+        names = prior.get("features") or FEATURES  # runs made before typed rules stored no names
         w = ", ".join(f"{n} {v:g}" for n, v in zip(names, prior["weights"]))
         typed = run["config"]["rule_prior"].get("typed") or {}
         grids = prior.get("grids") or [prior["grid"]] * len(names)
