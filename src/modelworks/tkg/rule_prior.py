@@ -247,22 +247,20 @@ def tune_weights(ids: np.ndarray, logp: np.ndarray, features: RuleFeatures, hist
     if len(grids) != width:
         raise ValueError(f"{len(grids)} weight grids for {width} feature columns")
     targets = np.asarray(targets)
-    # Of the model's list (no bonus there) only its best candidate that is not filtered out can reach rank 1.
     best_id, best_lp = np.full(n, -1, np.int64), np.full(n, -np.inf, np.float32)
-    for i, f in enumerate(filters):  # other true answers at the same time never count (time-aware filter)
+    # Of the model's list (no bonus there) only its best candidate that is not filtered out can reach rank 1; the
+    # feature candidates that are filtered out go to -inf. Other true answers at that time never count.
+    h_lp = np.asarray(history_logp, np.float32).copy()
+    for i, f in enumerate(filters):
         skip = f - {int(targets[i])}
         j = next((j for j, c in enumerate(ids[i].tolist()) if c not in skip), None)
         if j is not None:
             best_id[i], best_lp[i] = ids[i, j], logp[i, j]
-    # One flat list per query: that candidate first, then the feature candidates (filtered ones at -inf).
-    counts = np.diff(features.offsets)
-    query = np.repeat(np.arange(n), counts)
-    h_lp = np.asarray(history_logp, np.float32).copy()
-    for i, f in enumerate(filters):
-        skip = f - {int(targets[i])}
         if skip:
             a, b = features.offsets[i], features.offsets[i + 1]
             h_lp[a:b][np.isin(features.candidate[a:b], list(skip))] = -np.inf
+    # One flat list per query: that candidate first, then the feature candidates.
+    query = np.repeat(np.arange(n), np.diff(features.offsets))
     pos = np.arange(len(query)) + query + 1  # where each feature candidate lands after its query's first slot
     starts = features.offsets[:-1] + np.arange(n)
     cand = np.empty(len(query) + n, np.int64)

@@ -117,28 +117,34 @@ def _entity_facts(index: HistoryIndex, entity: int, n: int, cache: dict) -> np.n
     return got
 
 
-def _distinct(code: np.ndarray, times: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rule code, y, latest time) per distinct ``code * ne + y`` in ``code``."""
+def _distinct(code: np.ndarray, times: np.ndarray | None, ne: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(rule code, y, latest time or None when ``times`` is None) per distinct ``code * ne + y`` in ``code``."""
+    if times is None:
+        uniq = np.unique(code)
+        return uniq // ne, uniq % ne, None
     uniq, inv = np.unique(code, return_inverse=True)
     last = np.zeros(len(uniq), np.int64)
     np.maximum.at(last, inv, times)
     return uniq // ne, uniq % ne, last
 
 
-def _one_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, ne: int, cache: dict
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (r1, y) of the entity's last ``n`` facts with the latest time of each (``ne``: number of entities)."""
+def _one_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, ne: int, cache: dict, times: bool = False
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Distinct (r1, y) of the entity's last ``n`` facts, with the latest time of each when ``times`` (``ne``: number
+    of entities)."""
     ids = _entity_facts(index, entity, n, cache)
-    return _distinct(table.rel[ids] * ne + table.tail[ids], table.time[ids], ne)
+    return _distinct(table.rel[ids] * ne + table.tail[ids], table.time[ids] if times else None, ne)
 
 
-def _two_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, window: int, ne: int, cache: dict
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (r1 * 2R + r2, y) of the paths entity -r1-> z -r2-> y with t1 <= t2, with the latest t2 of each: the
+def _two_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, window: int, ne: int, cache: dict,
+             times: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Distinct (r1 * 2R + r2, y) of the paths entity -r1-> z -r2-> y with t1 <= t2 (and the latest t2 of each when
+    ``times``): the
     entity's last ``n`` facts, then the last ``n`` of z's facts from t1 on that do not lead back, among z's last
     ``window`` facts."""
     r2n = 2 * table.num_relations
-    codes, ys, times = [], [], []
+    codes, ys, ts = [], [], []
     for f in _entity_facts(index, entity, n, cache).tolist():
         z, r1, t1 = int(table.tail[f]), int(table.rel[f]), int(table.time[f])
         nxt = _entity_facts(index, z, window, cache)
@@ -146,10 +152,10 @@ def _two_hop(table: FactTable, index: HistoryIndex, entity: int, n: int, window:
         if len(nxt):
             codes.append(r1 * r2n + table.rel[nxt])
             ys.append(table.tail[nxt])
-            times.append(table.time[nxt])
+            ts.append(table.time[nxt])
     if not codes:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return _distinct(np.concatenate(codes) * ne + np.concatenate(ys), np.concatenate(times), ne)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64) if times else None
+    return _distinct(np.concatenate(codes) * ne + np.concatenate(ys), np.concatenate(ts) if times else None, ne)
 
 
 def learn_typed_rules(ds: TKGDataset, table: FactTable, cfg: TypedRulesConfig, splits: tuple[str, ...] = ("train",)
@@ -175,12 +181,11 @@ def learn_typed_rules(ds: TKGDataset, table: FactTable, cfg: TypedRulesConfig, s
                 if len(c2):
                     codes2.append(rp * r2n * r2n + c2)
                     hit2.append(np.isin(y2, true))
-    conf1 = hits1 / (bodies1 + cfg.shrink) if cfg.shrink > 0 else np.divide(hits1, bodies1, out=np.zeros_like(hits1),
-                                                                             where=bodies1 > 0)
+    conf1 = np.divide(hits1, bodies1 + cfg.shrink, out=np.zeros_like(hits1), where=bodies1 > 0)
     if codes2:
         keys2, inv = np.unique(np.concatenate(codes2), return_inverse=True)
         b2, h2 = np.bincount(inv), np.bincount(inv, weights=np.concatenate(hit2).astype(float))
-        conf2 = h2 / (b2 + cfg.shrink) if cfg.shrink > 0 else h2 / b2
+        conf2 = h2 / (b2 + cfg.shrink)  # every listed rule has at least one body
         keep = h2 > 0  # a rule that never hit adds nothing
         keys2, conf2 = keys2[keep], conf2[keep]
     else:
@@ -212,14 +217,15 @@ def typed_rule_features(ds: TKGDataset, split: str, table: FactTable, rules: Typ
             if directions == "forward" and q.inverse:
                 continue
             rp = relation_prime(q, nr)
-            r1, y1, t1 = _one_hop(table, index, q.entity, rules.history, ne, cache)
-            c2, y2, t2 = _two_hop(table, index, q.entity, rules.hop, rules.history, ne, cache)
+            r1, y1, t1 = _one_hop(table, index, q.entity, rules.history, ne, cache, rules.decay)
+            c2, y2, t2 = _two_hop(table, index, q.entity, rules.hop, rules.history, ne, cache, rules.decay)
             conf1 = rules.conf1[rp, r1]
             conf2 = rules.length2(rp * r2n * r2n + c2)
-            y2, t2, conf2 = y2[conf2 > 0], t2[conf2 > 0], conf2[conf2 > 0]
+            hit = conf2 > 0
+            y2, conf2 = y2[hit], conf2[hit]
             if rules.decay:  # a grounding counts less the older its latest fact: 1 / log2(1 + steps since)
                 conf1 = conf1 / np.log2(1.0 + np.maximum((q.time - t1) // step, 1))
-                conf2 = conf2 / np.log2(1.0 + np.maximum((q.time - t2) // step, 1))
+                conf2 = conf2 / np.log2(1.0 + np.maximum((q.time - t2[hit]) // step, 1))
             cand = np.union1d(y1, y2)
             v = np.zeros((len(cand), 2), np.float32)
             if len(y1):
