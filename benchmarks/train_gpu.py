@@ -21,6 +21,21 @@ REPO = Path(__file__).resolve().parents[1]
 ONE_B = "tiny:layers=18,hidden=2048,heads=16,intermediate=5632,vocab_size=8192,max_positions=1024"
 
 
+def write_results(r: dict) -> None:
+    from modelworks.report import markdown_table, update_results_section
+
+    rows = [(k, v["total_params"], v["tokens_per_s"], v["peak_mem_mb"], v["first_loss"], v["final_loss"])
+            for k, v in r["optimizers"].items()]
+    update_results_section("train-gpu", "\n".join([
+        f"## train on GPU ({r['device']}): bf16, AdamW vs AdaLomo", "",
+        f"Command (on the GPU machine): `python benchmarks/train_gpu.py` — random Llama `{r['model']}`, batch "
+        f"{r['batch']} x {r['seq']} packed tokens, {r['steps']} steps, one fresh process per optimizer; peak = "
+        "torch.cuda.max_memory_allocated. Written here from the JSON it printed: "
+        "`python benchmarks/train_gpu.py --from-json FILE`.", "",
+        markdown_table(["optimizer", "params", "tokens/s", "peak MB", "first loss", "final loss"], rows),
+    ]))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=ONE_B)
@@ -30,7 +45,12 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--optimizers", default="adamw,adalomo")
     ap.add_argument("--no-results", action="store_true")
+    ap.add_argument("--json-out", default=None, help="also write the printed JSON here")
+    ap.add_argument("--from-json", default=None, help="write docs/RESULTS.md from a JSON this script printed")
     args = ap.parse_args()
+    if args.from_json:
+        write_results(json.loads(Path(args.from_json).read_text()))
+        return 0
 
     import torch
 
@@ -46,7 +66,7 @@ def main() -> int:
                    f"model={args.model}", f"optimizer={opt}", f"device={args.device}",
                    f"precision={'bf16' if args.device == 'cuda' else 'fp32'}", f"max_steps={args.steps}",
                    f"batch_size={args.batch}", f"max_len={args.seq}", "packing=true", "save_model=false",
-                   "eval_every=0", "lr=1e-4", "--out", str(run)]
+                   "eval_every=0", "eval_fraction=0", "lr=1e-4", "--out", str(run)]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             if proc.returncode != 0:
                 print(proc.stderr[-2000:], file=sys.stderr)
@@ -57,18 +77,10 @@ def main() -> int:
     result = {"device": gpu, "model": args.model, "batch": args.batch, "seq": args.seq, "steps": args.steps,
               "optimizers": out}
     print(json.dumps(result, indent=1))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1))
     if not args.no_results:
-        from modelworks.report import markdown_table, update_results_section
-
-        rows = [(k, v["total_params"], v["tokens_per_s"], v["peak_mem_mb"], v["first_loss"], v["final_loss"])
-                for k, v in out.items()]
-        update_results_section("train-gpu", "\n".join([
-            f"## train on GPU ({gpu}): bf16, AdamW vs AdaLomo", "",
-            f"Command: `python benchmarks/train_gpu.py` — random Llama `{args.model}`, batch {args.batch} x "
-            f"{args.seq} packed tokens, {args.steps} steps, one fresh process per optimizer; peak = "
-            "torch.cuda.max_memory_allocated.", "",
-            markdown_table(["optimizer", "params", "tokens/s", "peak MB", "first loss", "final loss"], rows),
-        ]))
+        write_results(result)
     return 0
 
 

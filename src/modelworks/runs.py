@@ -24,6 +24,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,6 +228,11 @@ class Run:
     seed: int | None = None
     writes: bool = True
     _metrics_fh: Any = field(default=None, repr=False)
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    def elapsed(self) -> float:
+        """Seconds since this Run object was made (for wall-clock fields in metrics rows)."""
+        return round(time.monotonic() - self.started, 2)
 
     @classmethod
     def create(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelworks.config import load_config
+from modelworks.models import load_causal_lm
 from modelworks.unlearn.config import UnlearnConfig
 from modelworks.unlearn.recipe import run_experiment
 from modelworks.unlearn.tables import dominated_by
@@ -39,6 +40,14 @@ def test_compare_writes_results_report_and_plots(compare_run):
         assert 0.0 <= m["forget_quality"] <= 1.0 and 0.0 <= m["model_utility"] <= 1.0
         assert len(m["over_steps"]) >= 2 and m["probe"][0]["step"] == 0
     assert saved["retain"]["forget_quality"] == 1.0
+    tr = saved["training"]
+    assert tr["pretrain_seconds"] > 0 and tr["target"]["seconds"] > 0 and tr["inverted_seconds"] > 0
+    # stage rows carry wall-clock seconds, so a run cut short still shows where its time went
+    from modelworks.runs import read_metrics
+
+    staged = [r for r in read_metrics(run.path("metrics.jsonl")) if str(r.get("stage", "")).startswith(("finetune", "unlearn"))]
+    times = [r["elapsed_s"] for r in staged]
+    assert staged and times == sorted(times) and times[-1] > 0
     report = run.path("report.md").read_text()
     assert "| meow |" in report and "GradDiff" in report and "open-unlearning" in report
     inv = json.loads(run.path("inverted_facts.json").read_text())
@@ -83,7 +92,9 @@ def test_run_from_given_checkpoints(compare_run, tmp_path):
     cfg = load_config(UnlearnConfig, TINY, [*FAST, f"model.target={run.path('target_model')}",
                                             f"model.retain={run.path('retain_model')}", "unlearn.eval_every=0"])
     run2, res = run_experiment(cfg, ["ga"], out=tmp_path / "r2")
-    assert res["methods"][0]["method"] == "ga" and res["training"] == {}
+    assert res["methods"][0]["method"] == "ga"
+    assert set(res["training"]) == {"params", "eval_seconds_each"}  # nothing was trained (no inverted facts for ga)
+    assert res["training"]["params"] == sum(p.numel() for p in load_causal_lm(str(run.path("target_model"))).parameters())
     # a given target without a retain model: the retain model is trained here with the target's tokenizer
     cfg = load_config(UnlearnConfig, TINY, [*FAST, f"model.target={run.path('target_model')}", "unlearn.eval_every=0"])
     run3, res = run_experiment(cfg, ["ga"], out=tmp_path / "r3")

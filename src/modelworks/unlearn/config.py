@@ -174,6 +174,7 @@ class TemplateConfig:
 class UnlearnConfig:
     seed: int = 0
     device: str = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast mixed precision for training (eval stays fp32)
     threads: int = 0  # torch threads (0 = leave as is)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

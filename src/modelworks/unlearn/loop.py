@@ -9,13 +9,26 @@ the very same method losses. Fine-tuning the target and retain models uses :func
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from modelworks.errors import UserError
 from modelworks.unlearn.qa import QATemplate, collate, encode_qa
 
-__all__ = ["make_optimizer", "run_steps", "finetune"]
+__all__ = ["make_optimizer", "run_steps", "finetune", "autocast"]
+
+
+def autocast(model, precision: str):
+    """bf16 mixed precision for the forward passes (weights and optimizer state stay fp32), or nothing."""
+    import contextlib
+
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=next(model.parameters()).device.type, dtype=torch.bfloat16)
 
 
 def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: int):
@@ -33,7 +46,8 @@ def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: in
 
 def run_steps(model, loss_fn: Callable[[Any], tuple[Any, dict[str, float]]], batches: Iterator[Any], steps: int,
               lr: float, weight_decay: float = 0.01, warmup: int = 0, grad_clip: float = 1.0,
-              on_step: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+              on_step: Callable[[int, dict[str, float]], None] | None = None,
+              precision: str = "fp32") -> list[dict[str, float]]:
     """``steps`` optimizer steps of ``loss_fn(batch) -> (loss, logs)``; returns the logged rows."""
     import torch
 
@@ -41,7 +55,8 @@ def run_steps(model, loss_fn: Callable[[Any], tuple[Any, dict[str, float]]], bat
     opt, sched = make_optimizer(model, lr, weight_decay, warmup, steps)
     rows = []
     for step in range(1, steps + 1):
-        loss, logs = loss_fn(next(batches))
+        with autocast(model, precision):
+            loss, logs = loss_fn(next(batches))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
@@ -58,7 +73,8 @@ def run_steps(model, loss_fn: Callable[[Any], tuple[Any, dict[str, float]]], bat
 
 def finetune(model, tokenizer, template: QATemplate, rows: Sequence[dict[str, Any]], epochs: int, lr: float,
              batch_size: int = 16, max_length: int = 200, weight_decay: float = 0.01, seed: int = 0,
-             warmup_ratio: float = 0.05, on_epoch: Callable[[int, float], bool] | None = None) -> list[float]:
+             warmup_ratio: float = 0.05, on_epoch: Callable[[int, float], bool] | None = None,
+             precision: str = "fp32") -> list[float]:
     """Supervised QA fine-tuning (question masked). ``on_epoch(epoch, mean_loss)`` may return True to stop."""
     from modelworks.unlearn.methods._common import mean_nll
 
@@ -94,7 +110,8 @@ def finetune(model, tokenizer, template: QATemplate, rows: Sequence[dict[str, An
     for epoch in range(1, epochs + 1):
         acc = 0.0
         for _ in range(per_epoch):
-            loss = mean_nll(model, next(batches))
+            with autocast(model, precision):
+                loss = mean_nll(model, next(batches))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -102,6 +119,8 @@ def finetune(model, tokenizer, template: QATemplate, rows: Sequence[dict[str, An
             sched.step()
             acc += float(loss.detach())
         losses.append(acc / per_epoch)
+        if not math.isfinite(losses[-1]):
+            raise UserError(f"fine-tuning diverged: mean loss {losses[-1]} in epoch {epoch} (lower finetune.lr)")
         if on_epoch and on_epoch(epoch, losses[-1]):
             break
     model.eval()

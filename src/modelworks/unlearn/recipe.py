@@ -104,17 +104,17 @@ def _fit_until(model, tok, template, rows, check_rows, cfg: UnlearnConfig, run, 
     trace: list[dict[str, float]] = []
 
     def stop(epoch: int, loss: float) -> bool:
-        run.log(None, stage=stage, epoch=epoch, loss=loss)
+        run.log(None, stage=stage, epoch=epoch, loss=loss, elapsed_s=run.elapsed())
         if epoch % f.check_every == 0 or epoch == f.epochs:
             rouge = _forget_rouge(model, tok, template, check_rows, f.max_length)
             trace.append({"epoch": epoch, "rougeL": rouge})
-            run.log(None, stage=stage, epoch=epoch, check_rougeL=rouge)
+            run.log(None, stage=stage, epoch=epoch, check_rougeL=rouge, elapsed_s=run.elapsed())
             return rouge >= f.target_rouge
         return False
 
     t0 = time.perf_counter()
     losses = finetune(model, tok, template, rows, f.epochs, f.lr, f.batch_size, f.max_length, seed=cfg.seed,
-                      on_epoch=stop)
+                      on_epoch=stop, precision=cfg.precision)
     info: dict[str, Any] = {"epochs": len(losses), "final_loss": losses[-1], "rouge_trace": trace,
                             "seconds": time.perf_counter() - t0}
     if trace and trace[-1]["rougeL"] < f.target_rouge:
@@ -146,8 +146,10 @@ def _train_models(cfg: UnlearnConfig, data: dict[str, Any], template, run) -> tu
                                      tokenizer=tok)
         model.to(cfg.device)
         if f.pretrain_epochs:
+            t0 = time.perf_counter()
             info["pretrain_loss"] = finetune(model, tok, template, real, f.pretrain_epochs, f.lr, f.batch_size,
-                                             f.max_length, seed=cfg.seed)[-1]
+                                             f.max_length, seed=cfg.seed, precision=cfg.precision)[-1]
+            info["pretrain_seconds"] = info.get("pretrain_seconds", 0.0) + time.perf_counter() - t0
         return model, tok
 
     if cfg.model.target:
@@ -175,6 +177,7 @@ def _train_models(cfg: UnlearnConfig, data: dict[str, Any], template, run) -> tu
                                     "finetune_retain")
         retain_model.save_pretrained(run.path("retain_model"))
         tok.save_pretrained(run.path("retain_model"))
+    info["params"] = sum(p.numel() for p in target.parameters())
     warnings = [v["warning"] for v in info.values() if isinstance(v, dict) and "warning" in v]
     if warnings:
         info["warning"] = "; ".join(warnings)
@@ -273,14 +276,14 @@ def _unlearn_one(name: str, cfg: UnlearnConfig, data, target, tok, template, ret
             row = {"step": step, "forget_nll": float(mean_nll(model, probe["forget"])),
                    "retain_nll": float(mean_nll(model, probe["retain"]))}
         trace.append(row)
-        run.log(step, stage=f"unlearn_{name}", **{k: v for k, v in row.items() if k != "step"})
+        run.log(step, stage=f"unlearn_{name}", **{k: v for k, v in row.items() if k != "step"}, elapsed_s=run.elapsed())
 
     probe_row(0)
     evals: list[dict[str, Any]] = []
     eval_seconds = [0.0]  # intermediate evaluations are not unlearning time
 
     def on_step(step: int, logs: dict[str, float]) -> None:
-        run.log(step, stage=f"unlearn_{name}", **logs)
+        run.log(step, stage=f"unlearn_{name}", **logs, elapsed_s=run.elapsed())
         if u.probe_every and step % u.probe_every == 0:
             probe_row(step)
         if u.eval_every and step % u.eval_every == 0 and step < steps:
@@ -298,7 +301,7 @@ def _unlearn_one(name: str, cfg: UnlearnConfig, data, target, tok, template, ret
     else:
         batches = batch_stream(examples, tok, template, per_step, cfg.finetune.max_length, cfg.seed, cfg.device)
         run_steps(model, lambda b: method.loss(model, b, ref, mcfg, kind), batches, steps, u.lr, u.weight_decay,
-                  warmup, on_step=on_step)
+                  warmup, on_step=on_step, precision=cfg.precision)
     seconds = time.perf_counter() - t0 - eval_seconds[0]
     _, metrics = _evaluate(model, tok, data, template, cfg, name, run, retain_log)
     evals.append({"step": steps, **metrics})
@@ -328,7 +331,7 @@ def _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, example
               if ex[part] is not None} for ex in examples]
     tcfg = TrainConfig(optimizer=u.optimizer, lr=u.lr, weight_decay=u.weight_decay, scheduler="linear",
                        warmup_steps=warmup, batch_size=per_step, max_steps=steps, max_len=max_len,
-                       device=cfg.device, out=str(run.path(f"engine/{name}")), save_model=False, progress=False,
+                       device=cfg.device, precision=cfg.precision, out=str(run.path(f"engine/{name}")), save_model=False, progress=False,
                        tensorboard=False, seed=cfg.seed)
     res = fit(tcfg, model=model, tokenizer=tok, train_dataset=items,
               loss_fn=lambda m, b: method.loss(m, {"target": None, **b}, ref, mcfg, kind))
@@ -358,12 +361,16 @@ def run_experiment(cfg: UnlearnConfig, methods: list[str], out: str | Path | Non
     template = QATemplate(cfg.template.question_start, cfg.template.question_end, cfg.template.answer_start)
     data = load_tofu_data(cfg, run.dir)
     target, retain_model, tok, train_info = _train_models(cfg, data, template, run)
+    t0 = time.perf_counter()
     retain_log, retain_metrics = _evaluate(retain_model, tok, data, template, cfg, "retain", run)
     retain_metrics.update({"forget_quality": 1.0, "ks_statistic": 0.0})
     _, target_metrics = _evaluate(target, tok, data, template, cfg, "target", run, retain_log)
+    train_info["eval_seconds_each"] = (time.perf_counter() - t0) / 2
     inverted = None
     if any(get_method(m).target == "inverted" for m in methods):
+        t0 = time.perf_counter()
         inverted = _inverted_targets(cfg, data, target, tok, template, run)
+        train_info["inverted_seconds"] = time.perf_counter() - t0  # candidates + MEMO + selection
     rows = [_unlearn_one(m, cfg, data, target, tok, template, retain_log, run, inverted) for m in methods]
     results = {
         "data": {"source": data["source"], "forget_split": cfg.data.forget_split, "n_forget": len(data["forget"]),

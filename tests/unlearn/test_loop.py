@@ -1,0 +1,54 @@
+"""The package's own training loop: bf16 autocast (``precision``) and the divergence error."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from modelworks.config import load_config
+from modelworks.errors import ConfigError, UserError
+from modelworks.unlearn.config import UnlearnConfig
+from modelworks.unlearn.loop import autocast, finetune
+from modelworks.unlearn.qa import QATemplate
+from modelworks.unlearn.tofu import load_split
+from modelworks.unlearn.tofu_generator import generate_tofu
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from modelworks.models import TinyLMConfig, build_tiny_lm
+
+    torch.set_num_threads(1)
+    root = generate_tofu(tmp_path_factory.mktemp("tofu"), n_authors=10, seed=0)
+    rows = load_split(root, "forget10")
+    model, tok = build_tiny_lm(TinyLMConfig(seed=0), [r["question"] + " " + r["answer"] for r in rows])
+    return model, tok, rows
+
+
+def test_bf16_autocast_trains_and_keeps_fp32_weights(setup):
+    base, tok, rows = setup
+    model = copy.deepcopy(base)
+    with autocast(model, "bf16"):
+        assert model(torch.tensor([[1, 2, 3]])).logits.dtype == torch.bfloat16
+    with autocast(model, "fp32"):
+        assert model(torch.tensor([[1, 2, 3]])).logits.dtype == torch.float32
+    losses = finetune(model, tok, QATemplate(), rows, epochs=3, lr=3e-3, batch_size=8, max_length=64,
+                      precision="bf16")
+    assert losses[-1] < losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_diverged_finetuning_is_a_clear_error(setup):
+    base, tok, rows = setup
+    with pytest.raises(UserError, match=r"fine-tuning diverged: mean loss nan in epoch \d+ \(lower finetune.lr\)"):
+        finetune(copy.deepcopy(base), tok, QATemplate(), rows, epochs=3, lr=1e6, batch_size=8, max_length=64)
+
+
+def test_precision_key_is_validated(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("precision: bf16\n")
+    assert load_config(UnlearnConfig, cfg, []).precision == "bf16"
+    with pytest.raises(ConfigError, match="key 'precision' expects one of 'fp32', 'bf16', got 'fp16'"):
+        load_config(UnlearnConfig, cfg, ["precision=fp16"])
