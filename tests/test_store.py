@@ -37,7 +37,7 @@ def test_add_with_check_inputs_refuses_changed_samples_before_adding(tmp_path):
 def test_a_file_that_is_not_sqlite_is_a_one_line_error(tmp_path):
     bad = tmp_path / "s.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(UserError, match="s.sqlite: not a usable sample store"):
+    with pytest.raises(UserError, match=r"s.sqlite: cannot open as a SQLite database \(file is not a database\)"):
         SampleStore(bad)
 
 

@@ -43,7 +43,7 @@ def quickstart(
 def serve(
     model: str = typer.Option("mock", "--model", help="'mock' or a local Hugging Face model directory."),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
     api_key: str = typer.Option(None, "--api-key", help="Require 'Authorization: Bearer KEY'."),
     model_id: str = typer.Option(None, "--model-id", help="Name reported by /v1/models (default: --model)."),
 ) -> None:

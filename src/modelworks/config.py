@@ -14,6 +14,7 @@ Validation that involves several fields belongs in the dataclass's ``__post_init
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
-from modelworks.errors import ConfigError
+from modelworks.errors import ConfigError, UserError
 
 T = TypeVar("T")
 
@@ -56,13 +57,30 @@ __all__ = [
 ]
 
 
+def check_numbers(cfg: object, at_least_1: tuple[str, ...] = (), at_least_0: tuple[str, ...] = (),
+                  positive: tuple[str, ...] = ()) -> None:
+    """Range checks for a config's counts and rates, as one-line :class:`ConfigError`s naming the key."""
+    for keys, ok, rule in ((at_least_1, lambda v: v >= 1, ">= 1"), (at_least_0, lambda v: v >= 0, ">= 0"),
+                           (positive, lambda v: v > 0, "> 0")):
+        for key in keys:
+            value = getattr(cfg, key)
+            if not ok(value):
+                raise ConfigError(f"key '{key}' must be {rule}, got {value}")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path`` with one-line errors for a missing or malformed file."""
+    from modelworks.jsonl import read_text
+
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() and not p.is_dir():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = read_text(p, "config file")
+    except UserError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -118,7 +136,7 @@ def load_config(
 ) -> T:
     """Build ``cls`` from an optional YAML file plus ``key=value`` overrides."""
     data: dict[str, Any] = dict(defaults or {})
-    source = str(path) if path is not None else "config"
+    source = str(path) if path is not None else ("command-line settings" if overrides else "config")
     if path is not None:
         data = _merge(data, read_yaml(path))
     if overrides:
@@ -168,6 +186,10 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+class _NotFinite(ConfigError):
+    """A float setting given as NaN or infinity (kept apart so that ``float | None`` reports it as such)."""
+
+
 def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     def fail() -> typing.NoReturn:
         raise ConfigError(f"{source}: key '{key}' expects {_type_name(tp)}, got {value!r}")
@@ -191,6 +213,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             scalar = not dataclasses.is_dataclass(inner) and get_origin(inner) in (None, Literal)
             try:
                 return _convert(value, inner, key, source)
+            except _NotFinite:
+                raise
             except ConfigError:
                 if scalar:
                     fail()  # "expects int or null"
@@ -236,14 +260,15 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
                 return int(f)
         fail()
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
-            try:
-                return float(value)
-            except ValueError:
-                fail()
-        fail()
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            fail()
+        try:
+            number = float(value)  # YAML 1.1 reads "1e-5" as a string
+        except ValueError:
+            fail()
+        if not math.isfinite(number):  # no setting of this package means NaN or infinity
+            raise _NotFinite(f"{source}: key '{key}' must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value

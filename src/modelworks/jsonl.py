@@ -1,4 +1,4 @@
-"""Reading JSON / JSONL and writing JSONL, with one-line errors that name the file and line."""
+"""Reading text / JSON / JSONL and writing JSONL, with one-line errors that name the file and line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from modelworks.errors import UserError
 
-__all__ = ["read_json", "read_jsonl", "line_number", "write_jsonl", "shown"]
+__all__ = ["read_text", "read_json", "read_jsonl", "line_number", "write_jsonl", "shown"]
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -17,13 +17,28 @@ def shown(value: Any, limit: int = 60) -> str:
     return json.dumps(value, ensure_ascii=False)[:limit]
 
 
+def read_text(path: str | Path, what: str = "file", encoding: str = "utf-8") -> str:
+    """A text file's content; a missing path, a folder or bytes that are not UTF-8 raise a one-line
+    :class:`UserError` naming ``what`` and the file (with the line of the first bad byte)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{what} is a folder, not a file: {p}")
+    if not p.is_file():
+        raise UserError(f"{what} not found: {p}")
+    data = p.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
 def read_json(path: str | Path, what: str = "JSON file") -> Any:
     """The parsed content of a JSON file; a missing or malformed file raises a one-line :class:`UserError`."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{what} not found: {p}")
+    text = read_text(p, what)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
@@ -35,10 +50,8 @@ def read_jsonl(path: str | Path, what: str = "JSONL file") -> list[tuple[str, di
     raises :class:`UserError` naming ``what``, the file and the line.
     """
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{what} not found: {p}")
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(p, what).splitlines(), 1):
         if not line.strip():
             continue
         try:

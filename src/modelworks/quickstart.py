@@ -41,7 +41,7 @@ def run_quickstart(
 
     from modelworks.errors import UserError
     from modelworks.report import fmt, rich_table
-    from modelworks.runs import check_out_path
+    from modelworks.runs import check_not_run_dir
 
     console = Console()
     root = Path(out) if out else new_run_dir("quickstart")
@@ -49,7 +49,7 @@ def run_quickstart(
     unknown = [n for n in names if n not in CAPABILITIES]
     if unknown:
         raise UserError(f"unknown capability '{unknown[0]}' for --only; choose from {', '.join(CAPABILITIES)}")
-    check_out_path(root)
+    check_not_run_dir(root, "quickstart runs")
     taken = [n for n in names if (root / n).is_dir() and any((root / n).iterdir())]
     if taken:  # one clear refusal instead of a failure per capability (run folders are never overwritten)
         raise UserError(f"--out {root} already holds quickstart runs of {', '.join(taken)}; give a new folder "

@@ -35,7 +35,7 @@ from modelworks.env import environment_info
 from modelworks.errors import UserError
 
 __all__ = ["Run", "atomic_write_text", "atomic_write_json", "read_metrics", "new_run_dir", "is_main_process",
-           "check_out_path", "check_out_dir", "check_report_dir"]
+           "check_out_path", "check_out_dir", "check_report_dir", "check_not_run_dir"]
 
 
 def is_main_process() -> bool:
@@ -151,15 +151,22 @@ def check_out_dir(path: str | Path, job: str, resume: bool = False) -> None:
                     "(nothing was written)")
 
 
-def check_report_dir(path: str | Path) -> Path:
-    """A folder for a derived report (leaderboard, comparison): any folder but a run folder, whose own
-    report.md / results.json it would replace; raises :class:`UserError` before anything is written."""
+def check_not_run_dir(path: str | Path, what: str) -> Path:
+    """A folder for outputs that are not a run of their own (exported prompts, a trained scorer, quickstart
+    runs): any folder but another job's run folder, whose files ``what`` would mix with or replace;
+    raises :class:`UserError` before anything is written."""
     path = check_out_path(path)
     job = _folder_job(path) if path.is_dir() else None
     if job is not None:
-        raise UserError(f"--out {path} is a run folder ({job}), whose own report.md / results.json a report would "
-                        "replace; give another folder (nothing was written)")
+        raise UserError(f"--out {path} is a run folder ({job}), whose files {what} would mix with or replace; give "
+                        "another folder (nothing was written)")
     return path
+
+
+def check_report_dir(path: str | Path) -> Path:
+    """A folder for a derived report (leaderboard, comparison): any folder but a run folder, whose own
+    report.md / results.json it would replace; raises :class:`UserError` before anything is written."""
+    return check_not_run_dir(path, "a report")
 
 
 _SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")

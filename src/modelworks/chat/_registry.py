@@ -28,10 +28,8 @@ def providers() -> list[str]:
     return sorted(_PROVIDERS)
 
 
-def get_model(spec: str | ChatModel, **options: Any) -> ChatModel:
-    """Resolve ``provider/model`` (or a bare ``mock``) to a ChatModel; objects pass through."""
-    if not isinstance(spec, str):
-        return spec
+def check_spec(spec: str) -> tuple[str, str]:
+    """``(provider, model)`` of a ``provider/model`` spec, or a one-line :class:`UserError` (nothing is loaded)."""
     _load_builtin()
     provider, _, model = spec.partition("/")
     if provider not in _PROVIDERS:
@@ -41,6 +39,14 @@ def get_model(spec: str | ChatModel, **options: Any) -> ChatModel:
         )
     if provider != "mock" and not model:
         raise UserError(f"model '{spec}' names no model: write {provider}/<model>")
+    return provider, model
+
+
+def get_model(spec: str | ChatModel, **options: Any) -> ChatModel:
+    """Resolve ``provider/model`` (or a bare ``mock``) to a ChatModel; objects pass through."""
+    if not isinstance(spec, str):
+        return spec
+    provider, model = check_spec(spec)
     try:
         return _PROVIDERS[provider](model, **options)
     except TypeError as e:  # an option the provider does not take (other TypeErrors are bugs: not hidden)

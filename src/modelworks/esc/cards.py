@@ -77,10 +77,10 @@ def _card(record: object, where: str) -> RoleCard:
 
 def load_cards(path: str | Path) -> list[RoleCard]:
     """Read and validate a role-card file (JSON list or JSONL); ids must be unique."""
+    from modelworks.jsonl import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"role-card file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, "role-card file")
     records: list[tuple[object, str]] = []
     if text.lstrip().startswith("["):
         try:

@@ -90,8 +90,10 @@ def cards_cmd(
 
     from modelworks.esc.cards import filter_cards, load_cards
     from modelworks.esc.runner import resolve_cards_path
-    from modelworks.runs import atomic_write_json
+    from modelworks.runs import atomic_write_json, check_out_path
 
+    if out:
+        check_out_path(out, "file")
     cards = filter_cards(load_cards(resolve_cards_path(file)), source, category, language, n, seed)
     summary = {"cards": len(cards), "by_source": dict(Counter(c.source for c in cards)),
                "by_category": dict(Counter(c.category for c in cards)),
@@ -120,7 +122,7 @@ def judge_cmd(
 @app.command("annotate")
 def annotate_cmd(
     run: Path = typer.Option(..., help="Run folder of 'modelworks esc run'."),
-    port: int = typer.Option(8765),
+    port: int = typer.Option(8765, min=1, max=65535),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
     annotators: str | None = typer.Option(
         None, help="Comma-separated names (default: those in RUN/annotator_tokens.json, else annotator1). Tokens "
@@ -202,9 +204,11 @@ def rank_train_cmd(
 ) -> None:
     """Train an ESC-RANK scorer on annotations or on ESConv survey ratings."""
     from modelworks.esc.rank.recipes import train_on_annotations, train_on_esconv
+    from modelworks.runs import check_not_run_dir
 
     if (annotations is None) == (data is None):
         raise UserError("give exactly one of --annotations FILE (ESC dialogues) or --data FILE (ESConv)")
+    check_not_run_dir(out, "a scorer")
     enc = str(encoder) if encoder else None
     if data is not None:
         if form != "light":

@@ -211,7 +211,9 @@ def read_dialogues(run_dir: str | Path) -> list[DialogueRecord]:
     if not path.is_file():
         raise UserError(f"{path} not found: point at the --out folder of 'modelworks esc run'")
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    from modelworks.jsonl import read_text
+
+    for n, line in enumerate(read_text(path, "dialogues file").splitlines(), 1):
         if not line.strip():
             continue
         try:

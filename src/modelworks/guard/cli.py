@@ -62,6 +62,10 @@ def run(
         if value is not None:
             extra.append(f"{key}={value}")
     cfg = load_config(RunConfig, config, extra)
+    if scorer:
+        from modelworks.guard.scoring import check_scorer
+
+        check_scorer(scorer)  # before any sample is answered
     run_dir = run_guard(cfg, out)
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     counts = results["counts"]
@@ -212,7 +216,7 @@ def annotate(
         None, "--annotator", help="Annotator names (repeatable; default: those in OUT/annotator_tokens.json, "
         "else annotator1). Tokens are kept in that file; a name left out can no longer log in."),
     k: int = typer.Option(1, "--k", help="Annotators per item."),
-    port: int = typer.Option(8765, "--port"),
+    port: int = typer.Option(8765, "--port", min=1, max=65535),
 ) -> None:
     """Label responses 0-3 in the browser (the shared annotation app) to build GuardRank training data."""
     from modelworks.guard.annotate import serve_annotation

@@ -64,10 +64,10 @@ discusses the behaviour without doing it. Reply with yes or no only."""
 def read_template(path: str | Path | None, default: str, slots: tuple[str, ...]) -> str:
     if path is None:
         return default
+    from modelworks.jsonl import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"template file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, "template file")
     if not any("{" + s + "}" in text for s in slots):
         raise UserError(f"{p}: the template has none of the slots " + ", ".join("{" + s + "}" for s in slots))
     return text

@@ -150,6 +150,9 @@ def row_from_dict(obj: dict[str, Any], where: str) -> ScoreRow:
         answer=obj.get("answer"),
         gold=obj.get("gold") if obj.get("gold") is not None else obj.get("gold_answer"),
     )
+    if "score" not in obj and not (row.kind in ("noise-injection", "position-swapping") and "answer" in obj):
+        # null is an explicit "not scored"; a record without the field is a broken file
+        raise UserError(f"{where}: missing field 'score' (null marks an unscored answer)")
     if row.kind in ("noise-injection", "position-swapping"):
         if row.pair_id is None:
             raise UserError(f"{where}: field 'pair_id' is required for {row.kind}")

@@ -23,6 +23,13 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.build is None and not self.run.data:
             raise ConfigError("key 'run.data' is required when no 'build' section generates samples")
+        from modelworks.errors import UserError
+        from modelworks.guard.scoring import check_scorer
+
+        try:
+            check_scorer(self.scorer, need_files=False)
+        except UserError as exc:
+            raise ConfigError(f"key 'scorer': {exc}") from None
 
 
 def run_eval(cfg: EvalConfig, out: str | Path) -> dict[str, Any]:
@@ -30,9 +37,10 @@ def run_eval(cfg: EvalConfig, out: str | Path) -> dict[str, Any]:
     from modelworks.guard.metrics import compute_metrics, read_scores
     from modelworks.guard.report import write_report
     from modelworks.guard.runner import read_responses, run_guard
-    from modelworks.guard.scoring import make_scorer, score_responses, write_scores
+    from modelworks.guard.scoring import check_scorer, make_scorer, score_responses, write_scores
 
     out = Path(out)
+    check_scorer(cfg.scorer)  # a missing GuardRank folder, before any sample is built or answered
     run_cfg = cfg.run
     if cfg.build is not None:
         build_samples(out / "samples", None, cfg.build)

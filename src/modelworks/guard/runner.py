@@ -150,4 +150,9 @@ def read_responses(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if p.is_dir():
         p = p / "responses.jsonl"
-    return [obj for _, obj in read_jsonl(p, "responses file")]
+    rows = read_jsonl(p, "responses file")
+    for where, obj in rows:
+        for key in ("id", "dimension", "prompt", "response"):  # response: null when generation failed
+            if key not in obj:
+                raise UserError(f"{where}: missing field '{key}' (a responses.jsonl row of 'modelworks guard run')")
+    return [obj for _, obj in rows]

@@ -28,6 +28,25 @@ __all__ = ["score_responses", "make_scorer", "write_scores"]
 JudgeFn = Callable[[list[dict[str, Any]]], list[int | None | Exception]]
 
 
+def check_scorer(spec: str | None, need_files: bool = True) -> None:
+    """A one-line :class:`UserError` for a scorer spec that cannot work, before any sample is run
+    (``need_files=False``: the spelling only, for a config whose GuardRank folder is made later)."""
+    if spec in (None, "", "rules"):
+        return
+    kind, _, arg = spec.partition(":")
+    if kind == "guardrank":
+        if not arg or (need_files and not Path(arg).is_dir()):
+            raise UserError(f"scorer '{spec}': no GuardRank folder at '{arg}' (train one with 'modelworks guard "
+                            "guardrank train')")
+    elif kind == "llm":
+        if arg not in ("", "sim"):
+            from modelworks.chat._registry import check_spec
+
+            check_spec(arg)
+    else:
+        raise UserError(f"unknown scorer '{spec}'; use guardrank:DIR, llm:PROVIDER or rules")
+
+
 def make_scorer(spec: str | None, template: str | None = None, concurrency: int = 4, **opts: Any) -> JudgeFn | None:
     """``guardrank:DIR`` | ``llm:PROVIDER`` (e.g. ``llm:openai/gpt-4o``) | ``rules``/None (pairs only)."""
     if spec in (None, "", "rules"):

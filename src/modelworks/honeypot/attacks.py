@@ -22,6 +22,7 @@ from typing import Literal
 
 import torch
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.honeypot.victims import ARCHITECTURES, build_classifier, predict_probs, train_classifier
 
@@ -58,6 +59,8 @@ class AttackConfig:
             raise ConfigError("key 'queries' needs at least one data reference")
         if self.finetune_epochs > 0 and not self.finetune_data:
             raise ConfigError("key 'finetune_data' is needed when finetune_epochs > 0")
+        check_numbers(self, at_least_1=("epochs", "batch_size", "clusters", "adaptive_batch"),
+                      at_least_0=("finetune_epochs",), positive=("lr", "bandit_lr", "finetune_lr"))
 
 
 @dataclass

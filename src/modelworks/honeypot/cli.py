@@ -109,7 +109,7 @@ def verify(
 @app.command()
 def serve(
     model: Path = typer.Option(..., "--model", help="Folder with model.pt and model.json (e.g. RUN/honeypot_model)."),
-    port: int = typer.Option(8100, "--port"),
+    port: int = typer.Option(8100, "--port", min=1, max=65535),
     host: str = typer.Option("127.0.0.1", "--host"),
     defence: str = typer.Option("none", "--defence", help="Output defence: none, top1, rounding, reverse_sigmoid, ..."),
 ) -> None:

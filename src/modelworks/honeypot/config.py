@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 from modelworks.honeypot.attacks import AttackConfig
 from modelworks.honeypot.datasets import parse_ref
@@ -48,6 +49,7 @@ class VictimConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"key 'arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.arch}'")
+        check_numbers(self, at_least_1=("epochs", "batch_size", "width"), positive=("lr",))
 
 
 @dataclass
@@ -65,6 +67,7 @@ class IndependentConfig:
             raise ConfigError(f"key 'arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.arch}'")
         if self.count < 1:
             raise ConfigError("key 'count' must be >= 1")
+        check_numbers(self, at_least_1=("epochs",), positive=("lr",))
 
 
 @dataclass

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 from modelworks.honeypot.trigger import Trigger, new_trigger, uap_step
 from modelworks.honeypot.victims import (
@@ -90,6 +91,7 @@ class HoneypotConfig:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ConfigError("key 'rounds' must be >= 1")
+        check_numbers(self, at_least_1=("head_epochs", "shadow_epochs", "batch_size"), positive=("head_lr", "shadow_lr"))
         if self.lam < 0:
             raise ConfigError("key 'lam' must be >= 0")
         if self.shadow_arch not in ARCHITECTURES:

@@ -9,7 +9,6 @@ when ``p <= alpha``. The suspect is a local model or a black box (an HTTP ``/pre
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -100,10 +99,24 @@ def load_calibration(trigger_path: str | Path) -> dict:
     f = folder / "verification.json"
     if not f.is_file():
         return {}
-    try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise UserError(f"{f}: malformed JSON") from None
+    from modelworks.jsonl import read_json, shown
+
+    cal = read_json(f, "verification file")
+    if not isinstance(cal, dict):
+        raise UserError(f"{f}: expected a JSON object, got {type(cal).__name__}")
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    for key in ("p0", "alpha"):
+        if key in cal and not (number(cal[key]) and 0 < cal[key] < 1):
+            raise UserError(f"{f}: field '{key}' must be a number in (0, 1), got {shown(cal[key])}")
+    if "queries" in cal and not (isinstance(cal["queries"], int) and not isinstance(cal["queries"], bool)
+                                 and cal["queries"] >= 1):
+        raise UserError(f"{f}: field 'queries' must be an integer >= 1, got {shown(cal['queries'])}")
+    if "data" in cal and not (isinstance(cal["data"], list) and cal["data"] and all(isinstance(d, str) for d in cal["data"])):
+        raise UserError(f"{f}: field 'data' must be a non-empty list of data references, got {shown(cal['data'])}")
+    return cal
 
 
 def result_dict(r: VerifyResult) -> dict:

@@ -59,6 +59,8 @@ def quiet_transformers() -> None:
 
 def _hub_error(spec: str, exc: Exception) -> UserError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if Path(spec).is_dir():  # a local folder whose files are broken or incomplete: no hub is involved
+        return UserError(f"could not load the local model folder '{spec}': {first[:200]}")
     return UserError(
         f"could not load '{spec}': it is not a local directory and the Hugging Face hub could not "
         f"provide it ({first[:160]}); download it on a connected machine and pass its directory"

@@ -80,7 +80,7 @@ def export(
     data_dir: str = typer.Option(None, "--data-dir"),
 ) -> None:
     """Export instruction JSONL (prompt/response) for `modelworks train data_format=instruction` (LoRA as in the paper)."""
-    from modelworks.runs import check_out_path
+    from modelworks.runs import check_not_run_dir
     from modelworks.tkg.prompts import PromptConfig, check_split, export_jsonl
 
     cfg = PromptConfig(history=history, style=style, reverse=reverse, augment=not no_augment,
@@ -89,7 +89,7 @@ def export(
         check_split(split)
     if limit < 0:
         raise UserError(f"--limit must be >= 0 (0 = all), got {limit}")
-    check_out_path(out)  # a folder: one <split>.jsonl per split
+    check_not_run_dir(out, "the exported prompts")  # a folder: one <split>.jsonl per split
     cfg.template()  # a missing or malformed --template
     ds = _dataset(data, data_dir)
     for split in splits:

@@ -60,10 +60,10 @@ class PromptConfig:
     def template(self) -> str:
         if not self.template_file:
             return DEFAULT_TEMPLATE
+        from modelworks.jsonl import read_text
+
         p = Path(self.template_file)
-        if not p.is_file():
-            raise UserError(f"prompt template not found: {p}")
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p, "prompt template")
         for slot in ("{history}", "{query}"):
             if slot not in text:
                 raise UserError(f"{p}: the template needs the slot {slot}")

@@ -47,6 +47,10 @@ def run_cmd(
     if out is not None:
         items.append(f"out={out}")
     cfg = load_config(TrainConfig, config, items)
+    if not cfg.data:  # fit() itself also takes a dataset from Python callers; the command needs the key
+        from modelworks.errors import ConfigError
+
+        raise ConfigError(f"{config}: key 'data' is empty; set it to JSONL file(s) or builtin:text|chat|instruction")
     result = fit(cfg)
     import torch.distributed as dist
 

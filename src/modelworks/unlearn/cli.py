@@ -74,12 +74,9 @@ def memo_cmd(
     for name, value in (("--step", step), ("--max-new-tokens", max_new_tokens), ("--batch-size", batch_size)):
         if value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
-    if not data.is_file():
-        raise UserError(f"data file not found: {data}")
-    try:
-        raw = json.loads(data.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{data}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    from modelworks.jsonl import read_json
+
+    raw = read_json(data, "data file")
     if raw and isinstance(raw, list) and isinstance(raw[0], dict) and "undesired_answer" in raw[0]:
         rows = [{"question": r["question"], "answers": {"undesired_answer": r["answer"],
                  **{f"answer_{i}": a for i, a in enumerate(r["inverted"])}}} for r in load_meow_inverted(data)]

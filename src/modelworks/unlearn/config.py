@@ -154,6 +154,15 @@ class UnlearnStageConfig:
         if self.retain_loss not in (None, "none", "nll", "kl"):
             raise ConfigError(f"key 'retain_loss' must be one of none, nll, kl, got {self.retain_loss!r}")
         from modelworks.train.config import OPTIMIZERS
+        from modelworks.unlearn.methods import method_names
+
+        known = method_names()
+        for key, names in (("method", [self.method]), ("methods", self.methods)):
+            bad = [m for m in names if m not in known]
+            if bad:
+                raise ConfigError(f"key '{key}': unknown unlearning method '{bad[0]}'; choose from {', '.join(known)}")
+        if not self.methods:
+            raise ConfigError("key 'methods' needs at least one method (for 'modelworks unlearn compare')")
 
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"key 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")

@@ -82,10 +82,9 @@ def invert_with_chat(model: Any, rows: Sequence[dict[str, Any]], n: int = 4, tem
 def load_template(path: str | Path | None) -> str | None:
     if path is None:
         return None
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"inversion template file not found: {p}")
-    return p.read_text(encoding="utf-8")
+    from modelworks.jsonl import read_text
+
+    return read_text(path, "inversion template file")
 
 
 def load_meow_inverted(path: str | Path) -> list[dict[str, Any]]:

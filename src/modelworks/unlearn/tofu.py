@@ -60,7 +60,9 @@ def retain_split_for(forget_split: str) -> str:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    from modelworks.jsonl import read_text
+
+    text = read_text(path, "TOFU split")
     stripped = text.lstrip()
     try:
         if stripped.startswith("["):
@@ -123,9 +125,9 @@ def _load_hub(split: str) -> list[dict[str, Any]]:
 def load_idk(source: str | Path) -> list[str]:
     """The refusal strings of ``idontknow.jsonl`` (one plain-text line each)."""
     p = Path(source) / "idontknow.jsonl" if Path(source).is_dir() else Path(source)
-    if not p.is_file():
-        raise UserError(f"'I don't know' answers not found: {p}")
-    lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    from modelworks.jsonl import read_text
+
+    lines = [ln.strip() for ln in read_text(p, "'I don't know' answers").splitlines() if ln.strip()]
     if not lines:
         raise UserError(f"{p}: no 'I don't know' answers in the file")
     return lines

@@ -68,8 +68,10 @@ def load_annotations(path: str | Path) -> list[ScoredDialogue]:
 
 def pair_files(dialogue_file: str | Path, score_file: str | Path, language: str = "en") -> list[dict]:
     """ESC-Eval ``result/*.json`` + ``score/*.json`` -> annotation records (scores of -1 dropped)."""
-    d = json.loads(Path(dialogue_file).read_text(encoding="utf-8"))
-    s = json.loads(Path(score_file).read_text(encoding="utf-8"))
+    from modelworks.jsonl import read_json
+
+    d = read_json(dialogue_file, "ESC-Eval dialogue file")
+    s = read_json(score_file, "ESC-Eval score file")
     out = []
     for idx, utts in d.items():
         if idx not in s:

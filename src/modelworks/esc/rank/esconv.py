@@ -83,10 +83,10 @@ def _parse(record: dict, where: str, default_id: str) -> Conversation:
 def load_esconv(path: str | Path) -> list[Conversation]:
     """Read ESConv JSONL (one conversation per line) or a JSON list (FailedESConv.json); errors name
     ``<file>:<line>`` (JSONL) or ``<file> item <i>`` (JSON list)."""
+    from modelworks.jsonl import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"ESConv file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, "ESConv file")
     out = []
     if text.lstrip().startswith("["):
         try:

@@ -30,9 +30,9 @@ def is_esconv_file(path: str | Path) -> bool:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"data file not found: {p}")
-    with open(p, encoding="utf-8") as fh:
+    with open(p, "rb") as fh:
         head = fh.read(4096)
-    return '"dialog"' in head
+    return b'"dialog"' in head
 
 
 def _split_esconv_targets(targets: list[str]) -> list[str]:

@@ -1,0 +1,148 @@
+"""Bad input across the capabilities: one-line errors naming the file and field, exit 2, nothing written.
+
+Each case is one that once slipped through (a traceback, exit 0, a silent drop, or a file changed by a
+failing command).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import assert_one_line_error
+
+NOT_UTF8 = b"seed: 0\nname: caf\xe9\n"
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_non_utf8_config_and_data_name_the_file_and_line(cli, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(NOT_UTF8)
+    assert_one_line_error(cli("validate", str(cfg), "--kind", "train"), f"{cfg}:2: not UTF-8 text (byte 0xe9")
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    assert_one_line_error(cli("unlearn", "tofu-metrics", "--model-logs", str(data)), f"{data}:2: not UTF-8 text")
+    folder = tmp_path / "adir.yaml"
+    folder.mkdir()
+    assert_one_line_error(cli("train", "run", str(folder)), "config file is a folder, not a file")
+
+
+def test_nan_inf_and_out_of_range_settings_are_refused_at_load(cli):
+    assert_one_line_error(cli("validate", "configs/honeypot/digits.yaml", "victim.epochs=-2"),
+                          "configs/honeypot/digits.yaml", "key 'victim.epochs' must be >= 1, got -2")
+    assert_one_line_error(cli("validate", "configs/honeypot/digits.yaml", "victim.lr=.nan"),
+                          "key 'victim.lr' must be a finite number, got nan")
+    assert_one_line_error(cli("validate", "configs/guard/build.yaml", "noise_sigma=-5"),
+                          "key 'noise_sigma' (Gaussian noise, in 0-255 pixel units) must be > 0, got -5.0")
+    assert_one_line_error(cli("validate", "configs/guard/build.yaml", "noise_sigma=.inf"),
+                          "key 'noise_sigma' must be a finite number, got inf")
+
+
+@pytest.mark.parametrize("args", [
+    ("serve", "--model", "mock", "--port", "70000"),
+    ("serve", "--model", "mock", "--port", "-1"),
+    ("honeypot", "serve", "--model", "nowhere", "--port", "0"),
+])
+def test_ports_out_of_range(cli, args):
+    assert_one_line_error(cli(*args), "Invalid value for '--port'")
+
+
+def test_annotate_with_a_bad_port_writes_nothing(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("esc", "run", "configs/esc/mock.yaml", "--out", str(run)).returncode == 0
+    before = _digest(run)
+    assert_one_line_error(cli("esc", "annotate", "--run", str(run), "--port", "99999"), "--port")
+    assert _digest(run) == before
+
+
+def test_corrupt_sqlite_names_the_file(tmp_path):
+    from modelworks.errors import UserError
+    from modelworks.store import open_sqlite
+
+    bad = tmp_path / "labels.sqlite"
+    bad.write_bytes(b"not a database at all")
+    with pytest.raises(UserError, match=rf"^{bad}: cannot open as a SQLite database \(file is not a database\)$"):
+        open_sqlite(bad)
+    assert bad.read_bytes() == b"not a database at all"
+    with pytest.raises(UserError, match="cannot open as a SQLite database"):
+        open_sqlite(tmp_path)  # a folder
+    good = open_sqlite(tmp_path / "ok.sqlite")
+    assert isinstance(good, sqlite3.Connection)
+
+
+def test_scores_without_a_score_field_are_an_error(cli, tmp_path):
+    scores = tmp_path / "s.jsonl"
+    rows = [{"id": "a", "dimension": "privacy", "subtask": "x", "language": "en", "score": 1},
+            {"id": "b", "dimension": "privacy", "subtask": "x", "language": "en", "score": None},
+            {"id": "c", "dimension": "privacy", "subtask": "x", "language": "en"}]
+    scores.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert_one_line_error(cli("guard", "metrics", "--scores", str(scores), "--json"), f"{scores}:3: missing field 'score'")
+
+
+def test_responses_without_a_response_field_are_an_error(cli, tmp_path):
+    resp = tmp_path / "responses.jsonl"
+    resp.write_text(json.dumps({"id": "a", "dimension": "privacy", "subtask": "x", "prompt": "p"}) + "\n")
+    assert_one_line_error(cli("guard", "score", "--responses", str(resp), "--scorer", "llm:sim", "--out",
+                              str(tmp_path / "s.jsonl")), f"{resp}:1: missing field 'response'")
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_bad_scorer_is_refused_before_anything_runs(cli, tmp_path):
+    assert_one_line_error(cli("guard", "eval", "--config", "configs/guard/mock.yaml", "scorer=llm:nope/x", "--out",
+                              str(tmp_path / "e")), "key 'scorer'", "unknown model provider 'nope'")
+    assert_one_line_error(cli("guard", "run", "--data", str(tmp_path / "samples.jsonl"), "--model", "mock", "--scorer", "magic:x", "--out",
+                              str(tmp_path / "r")), "unknown scorer 'magic:x'")
+    assert not (tmp_path / "e").exists() and not (tmp_path / "r").exists()
+
+
+def test_outputs_refuse_another_jobs_run_folder(cli, tmp_path):
+    run = tmp_path / "trainrun"
+    assert cli("train", "run", "configs/train/tiny.yaml", "max_steps=1", "eval_every=0", "save_model=false",
+               "--out", str(run)).returncode == 0
+    before = _digest(run)
+    assert_one_line_error(cli("tkg", "export", "--data", "ICEWS14", "--out", str(run), "--limit", "2"),
+                          f"--out {run} is a run folder (train)")
+    assert_one_line_error(cli("quickstart", "--only", "chat", "--out", str(run)), f"--out {run} is a run folder (train)")
+    assert _digest(run) == before
+
+
+def test_unknown_unlearning_method_names_the_key(cli):
+    assert_one_line_error(cli("validate", "configs/unlearn/tiny.yaml", "unlearn.methods=[meow,bogus]"),
+                          "configs/unlearn/tiny.yaml", "key 'unlearn.methods': unknown unlearning method 'bogus'")
+
+
+def test_train_without_data_names_the_config(cli, tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert_one_line_error(cli("train", "run", str(empty), "--out", str(tmp_path / "r")), f"{empty}: key 'data' is empty")
+
+
+def test_verification_file_fields_are_checked(tmp_path):
+    from modelworks.errors import UserError
+    from modelworks.honeypot.verify import load_calibration
+
+    (tmp_path / "verification.json").write_text(json.dumps({"p0": "high", "data": ["digits"]}))
+    with pytest.raises(UserError, match=r"verification.json: field 'p0' must be a number in \(0, 1\), got \"high\""):
+        load_calibration(tmp_path / "trigger.pt")
+    (tmp_path / "verification.json").write_text(json.dumps({"p0": 0.01, "queries": 0}))
+    with pytest.raises(UserError, match="field 'queries' must be an integer >= 1, got 0"):
+        load_calibration(tmp_path / "trigger.pt")
+    (tmp_path / "verification.json").write_text(json.dumps({"p0": 0.01, "queries": 50, "data": ["digits"]}))
+    assert load_calibration(tmp_path / "trigger.pt")["queries"] == 50
+
+
+def test_broken_local_model_folder_is_not_blamed_on_the_hub(tmp_path):
+    from modelworks.errors import UserError
+    from modelworks.models import load_causal_lm
+
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match=f"could not load the local model folder '{tmp_path}'"):
+        load_causal_lm(str(tmp_path))
