@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = "configs/unlearn/tofu_gpu.yaml"
+CONFIG = str(REPO / "configs" / "unlearn" / "tofu_gpu.yaml")
 
 
 def run(config: str, overrides: list[str], out: str) -> dict:
@@ -41,7 +42,7 @@ def run(config: str, overrides: list[str], out: str) -> dict:
     tr = res["training"]
     gpu = torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else platform.machine() + " CPU"
     return {
-        "device": gpu, "torch": torch.__version__, "config": config, "overrides": overrides,
+        "device": gpu, "torch": torch.__version__, "config": os.path.relpath(config, REPO), "overrides": overrides,
         "model": {"layers": cfg.model.layers, "hidden": cfg.model.hidden, "vocab_size": cfg.model.vocab_size,
                   "params": tr.get("params")},
         "precision": cfg.precision, "data": res["data"],
@@ -70,6 +71,7 @@ def write_results(r: dict) -> None:
     rows = [row("fine-tuned target", r["target"]), row("retain model (oracle)", r["retain"])]
     rows += [row(m["method"], m, m["unlearn_seconds"], m["steps"]) for m in r["methods"]]
     s = r["seconds"]
+    d = r["data"]
     ft = r["finetune"]
     reached = "; ".join(f"{k}: {v['epochs']} epochs, check ROUGE-L {v['rouge_trace'][-1]['rougeL']:.3f}"
                         for k, v in ft.items() if v["rouge_trace"])
@@ -78,9 +80,11 @@ def write_results(r: dict) -> None:
         return None if x is None else f"{x:.1f}"
 
     times = markdown_table(["stage", "seconds"], [[k, sec(v)] for k, v in [
-        ["pretraining QA (real_authors + world_facts)", s["pretrain"]], ["fine-tune target on full", s["finetune_target"]],
-        ["fine-tune retain model on retain90", s["finetune_retain"]], ["TOFU evaluation, one model", s["eval_one_model"]],
-        ["inverted facts: MEMO on 4 candidates x 400 questions + selection", s["inverted_memo"]],
+        ["pretraining QA (real_authors + world_facts)", s["pretrain"]],
+        [f"fine-tune target ({d['n_train_full']} rows)", s["finetune_target"]],
+        [f"fine-tune retain model ({d['n_train_retain']} rows)", s["finetune_retain"]],
+        ["TOFU evaluation, per model (mean of target and retain)", s["eval_one_model"]],
+        ["inverted facts: candidates, MEMO on the target, selection", s["inverted_memo"]],
         *[(f"unlearn {m['method']} ({m['steps']} steps)", m["unlearn_seconds"]) for m in r["methods"]],
         ["whole run", s["total"]]]])
     meow = next((m for m in r["methods"] if m["method"] == "meow"), None)
@@ -89,14 +93,15 @@ def write_results(r: dict) -> None:
         verdict = (f"MEOW: forget quality {meow['forget_quality']:.3g} (target >= 0.05), model utility "
                    f"{meow['model_utility'] / target_mu:.2f}x the fine-tuned model's (target >= 0.9x).")
     md = [
-        f"## unlearn on GPU ({r['device']}): a ~100M Llama on all of TOFU, forget10, MEOW vs NPO", "",
+        f"## unlearn on GPU ({r['device']}): a {r['model']['params'] / 1e6:.0f}M Llama on TOFU {d['forget_split']}, "
+        + " vs ".join(m["method"].upper() for m in r["methods"]), "",
         f"Command (on the GPU machine): `{argv}` with `{r['config']}` — Llama {r['model']['layers']} layers x "
         f"{r['model']['hidden']} (vocab {r['model']['vocab_size']}, {r['model']['params'] / 1e6:.0f}M parameters) "
         f"trained from scratch, {r['precision']} autocast for training, fp32 evaluation; torch {r['torch']}. "
         f"Data: {r['data']['n_train_full']} fine-tuning rows, {r['data']['n_forget']} forget rows, eval sizes "
-        f"{r['data']['eval_sizes']}. Fine-tuning: {reached}. Peak GPU memory "
-        f"{r['peak_mem_mb'] or 0:.0f} MB. Written here from the JSON it printed: "
-        "`python benchmarks/unlearn_gpu.py --from-json FILE`.", "",
+        f"{r['data']['eval_sizes']}. Fine-tuning: {reached}."
+        + (f" Peak GPU memory {r['peak_mem_mb']:.0f} MB." if r.get("peak_mem_mb") else "")
+        + " Written here from the JSON it printed: `python benchmarks/unlearn_gpu.py --from-json FILE`.", "",
         *([f"Warning from the run: {r['warning']}", ""] if r.get("warning") else []),
         markdown_table(["model", "forget quality", "KS D", "model utility", "forget ROUGE-L", "retain ROUGE-L",
                         "steps", "unlearn s"], rows),

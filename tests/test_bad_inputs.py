@@ -46,6 +46,18 @@ def test_nan_inf_and_out_of_range_settings_are_refused_at_load(cli):
                           "key 'noise_sigma' must be a finite number, got inf")
 
 
+@pytest.mark.parametrize(("file", "setting", "message"), [
+    ("configs/honeypot/digits.yaml", "honeypot.head_batch=0", "key 'honeypot.head_batch' must be >= 1"),
+    ("configs/honeypot/digits.yaml", "honeypot.guard_confidence=2", "key 'honeypot.guard_confidence' (a probability)"),
+    ("configs/esc/mock.yaml", "retry_wait=-1", "key 'retry_wait' must be >= 0, got -1"),
+    ("configs/guard/judge.yaml", "lr=-1", "key 'lr' must be > 0, got -1"),
+    ("configs/guard/mock.yaml", "run.temperature=-0.5", "key 'run.temperature' must be >= 0"),
+    ("configs/unlearn/tiny.yaml", "precision=bf16 unlearn.engine=train", "key 'precision': bf16 (autocast) applies"),
+])
+def test_more_ranges_are_checked_at_load(cli, file, setting, message):
+    assert_one_line_error(cli("validate", file, *setting.split()), file, message)
+
+
 @pytest.mark.parametrize("args", [
     ("serve", "--model", "mock", "--port", "70000"),
     ("serve", "--model", "mock", "--port", "-1"),
@@ -84,7 +96,8 @@ def test_scores_without_a_score_field_are_an_error(cli, tmp_path):
             {"id": "b", "dimension": "privacy", "subtask": "x", "language": "en", "score": None},
             {"id": "c", "dimension": "privacy", "subtask": "x", "language": "en"}]
     scores.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert_one_line_error(cli("guard", "metrics", "--scores", str(scores), "--json"), f"{scores}:3: missing field 'score'")
+    assert_one_line_error(cli("guard", "metrics", "--scores", str(scores), "--json"),
+                          f"{scores}:3: missing field 'score'")
 
 
 def test_responses_without_a_response_field_are_an_error(cli, tmp_path):
@@ -98,9 +111,18 @@ def test_responses_without_a_response_field_are_an_error(cli, tmp_path):
 def test_bad_scorer_is_refused_before_anything_runs(cli, tmp_path):
     assert_one_line_error(cli("guard", "eval", "--config", "configs/guard/mock.yaml", "scorer=llm:nope/x", "--out",
                               str(tmp_path / "e")), "key 'scorer'", "unknown model provider 'nope'")
-    assert_one_line_error(cli("guard", "run", "--data", str(tmp_path / "samples.jsonl"), "--model", "mock", "--scorer", "magic:x", "--out",
+    samples = tmp_path / "samples"  # valid samples: without the early check the run would answer them
+    assert cli("guard", "build", "--out", str(samples), "noise_pairs=0", "swap_pairs=0", "hallucination=1",
+               "typographic=false").returncode == 0
+    data = str(samples / "samples.jsonl")
+    assert_one_line_error(cli("guard", "run", "--data", data, "--model", "mock", "--scorer", "magic:x", "--out",
                               str(tmp_path / "r")), "unknown scorer 'magic:x'")
+    (tmp_path / "empty_rank").mkdir()
+    assert_one_line_error(cli("guard", "run", "--data", data, "--model", "mock", "--scorer",
+                              f"guardrank:{tmp_path / 'empty_rank'}", "--out", str(tmp_path / "r")),
+                          "no trained GuardRank folder", "no guardrank.json")
     assert not (tmp_path / "e").exists() and not (tmp_path / "r").exists()
+    assert cli("guard", "run", "--data", data, "--model", "mock", "--out", str(tmp_path / "r")).returncode == 0
 
 
 def test_outputs_refuse_another_jobs_run_folder(cli, tmp_path):
@@ -110,7 +132,8 @@ def test_outputs_refuse_another_jobs_run_folder(cli, tmp_path):
     before = _digest(run)
     assert_one_line_error(cli("tkg", "export", "--data", "ICEWS14", "--out", str(run), "--limit", "2"),
                           f"--out {run} is a run folder (train)")
-    assert_one_line_error(cli("quickstart", "--only", "chat", "--out", str(run)), f"--out {run} is a run folder (train)")
+    assert_one_line_error(cli("quickstart", "--only", "chat", "--out", str(run)),
+                          f"--out {run} is a run folder (train)")
     assert _digest(run) == before
 
 
@@ -122,7 +145,8 @@ def test_unknown_unlearning_method_names_the_key(cli):
 def test_train_without_data_names_the_config(cli, tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    assert_one_line_error(cli("train", "run", str(empty), "--out", str(tmp_path / "r")), f"{empty}: key 'data' is empty")
+    assert_one_line_error(cli("train", "run", str(empty), "--out", str(tmp_path / "r")),
+                          f"{empty}: key 'data' is empty")
 
 
 def test_verification_file_fields_are_checked(tmp_path):
@@ -146,3 +170,16 @@ def test_broken_local_model_folder_is_not_blamed_on_the_hub(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(UserError, match=f"could not load the local model folder '{tmp_path}'"):
         load_causal_lm(str(tmp_path))
+
+
+def test_text_files_read_with_universal_newlines_and_foreign_env_json(tmp_path):
+    from modelworks.jsonl import read_text
+    from modelworks.runs import check_not_run_dir
+
+    f = tmp_path / "t.txt"
+    f.write_bytes(b"Q: {question}\r\nA:\rend\n")
+    assert read_text(f) == f.read_text(encoding="utf-8") == "Q: {question}\nA:\nend\n"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "env.json").write_text(json.dumps({"PYTHON": "3.11"}))  # some other tool's env.json: not a run
+    assert check_not_run_dir(proj, "a scorer") == proj

@@ -49,6 +49,7 @@ __all__ = [
     "config_class",
     "CONFIG_KINDS",
     "load_config",
+    "check_numbers",
     "from_dict",
     "to_dict",
     "dump_yaml",

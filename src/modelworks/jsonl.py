@@ -26,8 +26,8 @@ def read_text(path: str | Path, what: str = "file", encoding: str = "utf-8") -> 
     if not p.is_file():
         raise UserError(f"{what} not found: {p}")
     data = p.read_bytes()
-    try:
-        return data.decode(encoding)
+    try:  # newlines as Path.read_text gives them (universal newlines: \r\n and \r become \n)
+        return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UserError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None

@@ -115,7 +115,8 @@ _START_FILES = {"config.yaml", "env.json"}
 
 def _folder_job(path: Path) -> str | None:
     try:
-        return str(json.loads((path / "env.json").read_text(encoding="utf-8")).get("job"))
+        job = json.loads((path / "env.json").read_text(encoding="utf-8")).get("job")
+        return None if job is None else str(job)
     except (OSError, ValueError, AttributeError):
         return None
 

@@ -31,11 +31,14 @@ def open_sqlite(path: str | Path, timeout: float = 30) -> sqlite3.Connection:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    db = None
     try:
         db = sqlite3.connect(path, check_same_thread=False, timeout=timeout, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA schema_version")  # reads the header: a file that is no database fails here
     except sqlite3.DatabaseError as exc:  # includes OperationalError (a folder, no permission)
+        if db is not None:
+            db.close()
         raise UserError(f"{path}: cannot open as a SQLite database ({exc})") from None
     return db
 

@@ -27,17 +27,39 @@ def setup(tmp_path_factory):
     return model, tok, rows
 
 
-def test_bf16_autocast_trains_and_keeps_fp32_weights(setup):
+def _logit_dtypes(model) -> list[torch.dtype]:
+    seen: list[torch.dtype] = []
+    model.register_forward_hook(lambda _m, _a, out: seen.append(out.logits.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_finetune_runs_its_forward_passes_in_the_given_precision(setup, precision):
     base, tok, rows = setup
     model = copy.deepcopy(base)
-    with autocast(model, "bf16"):
-        assert model(torch.tensor([[1, 2, 3]])).logits.dtype == torch.bfloat16
+    seen = _logit_dtypes(model)
+    losses = finetune(model, tok, QATemplate(), rows, epochs=3, lr=3e-3, batch_size=8, max_length=64,
+                      precision=precision)
+    assert losses[-1] < losses[0]
+    assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: the weights stay fp32
+
+
+def test_unlearning_steps_run_in_bf16_too(setup):
+    from modelworks.unlearn.batches import batch_stream, build_examples
+    from modelworks.unlearn.loop import run_steps
+    from modelworks.unlearn.methods import MethodConfig, get_method
+
+    base, tok, rows = setup
+    model = copy.deepcopy(base)
+    seen = _logit_dtypes(model)
+    ga = get_method("ga")
+    examples = build_examples(rows, rows, ga.target, seed=0)
+    run_steps(model, lambda b: ga.loss(model, b, None, MethodConfig(), "none"),
+              batch_stream(examples, tok, QATemplate(), 4, seed=0), steps=2, lr=1e-3, precision="bf16")
+    assert seen and set(seen) == {torch.bfloat16}
     with autocast(model, "fp32"):
         assert model(torch.tensor([[1, 2, 3]])).logits.dtype == torch.float32
-    losses = finetune(model, tok, QATemplate(), rows, epochs=3, lr=3e-3, batch_size=8, max_length=64,
-                      precision="bf16")
-    assert losses[-1] < losses[0]
-    assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
 def test_diverged_finetuning_is_a_clear_error(setup):

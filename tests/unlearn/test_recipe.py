@@ -45,7 +45,8 @@ def test_compare_writes_results_report_and_plots(compare_run):
     # stage rows carry wall-clock seconds, so a run cut short still shows where its time went
     from modelworks.runs import read_metrics
 
-    staged = [r for r in read_metrics(run.path("metrics.jsonl")) if str(r.get("stage", "")).startswith(("finetune", "unlearn"))]
+    staged = [r for r in read_metrics(run.path("metrics.jsonl"))
+              if str(r.get("stage", "")).startswith(("finetune", "unlearn"))]
     times = [r["elapsed_s"] for r in staged]
     assert staged and times == sorted(times) and times[-1] > 0
     report = run.path("report.md").read_text()
@@ -94,7 +95,8 @@ def test_run_from_given_checkpoints(compare_run, tmp_path):
     run2, res = run_experiment(cfg, ["ga"], out=tmp_path / "r2")
     assert res["methods"][0]["method"] == "ga"
     assert set(res["training"]) == {"params", "eval_seconds_each"}  # nothing was trained (no inverted facts for ga)
-    assert res["training"]["params"] == sum(p.numel() for p in load_causal_lm(str(run.path("target_model"))).parameters())
+    target = load_causal_lm(str(run.path("target_model")))
+    assert res["training"]["params"] == sum(p.numel() for p in target.parameters())
     # a given target without a retain model: the retain model is trained here with the target's tokenizer
     cfg = load_config(UnlearnConfig, TINY, [*FAST, f"model.target={run.path('target_model')}", "unlearn.eval_every=0"])
     run3, res = run_experiment(cfg, ["ga"], out=tmp_path / "r3")

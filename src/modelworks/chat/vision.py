@@ -30,7 +30,7 @@ def is_vision_model_dir(path: str | Path) -> bool:
         return True
     try:
         cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return "vision_config" in cfg
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 
 __all__ = ["EscRunConfig", "run_esc", "read_dialogues", "DialogueRecord"]
@@ -62,6 +63,8 @@ class EscRunConfig:
             raise ConfigError(f"key 'max_retries' must be >= 0, got {self.max_retries}")
         if self.n is not None and self.n < 1:
             raise ConfigError(f"key 'n' must be >= 1, got {self.n}")
+        check_numbers(self, at_least_1=("agent_max_tokens", "model_max_tokens"),
+                      at_least_0=("retry_wait", "agent_temperature", "model_temperature"))
 
 
 # settings a resumed run may change: how it connects and how hard it retries, not what it asks
@@ -206,13 +209,12 @@ def export_dialogues(store, out_dir: Path, agent: str, label: str) -> tuple[list
 def read_dialogues(run_dir: str | Path) -> list[DialogueRecord]:
     """The dialogues of a run folder (``dialogues.jsonl``), validated; one-line errors."""
     from modelworks.esc.dialogue import validate_dialogue
+    from modelworks.jsonl import read_text
 
     path = Path(run_dir) / "dialogues.jsonl"
     if not path.is_file():
         raise UserError(f"{path} not found: point at the --out folder of 'modelworks esc run'")
     out = []
-    from modelworks.jsonl import read_text
-
     for n, line in enumerate(read_text(path, "dialogues file").splitlines(), 1):
         if not line.strip():
             continue

@@ -78,7 +78,8 @@ class BuildConfig:
         if self.noise_kind not in ("gaussian", "salt-and-pepper"):
             raise ConfigError(f"key 'noise_kind' must be gaussian or salt-and-pepper, got '{self.noise_kind}'")
         if self.noise_sigma <= 0:
-            raise ConfigError(f"key 'noise_sigma' (Gaussian noise, in 0-255 pixel units) must be > 0, got {self.noise_sigma}")
+            raise ConfigError(f"key 'noise_sigma' (Gaussian noise, in 0-255 pixel units) must be > 0, "
+                              f"got {self.noise_sigma}")
         if not 0.0 <= self.noise_amount <= 1.0:
             raise ConfigError(f"key 'noise_amount' must be in [0, 1], got {self.noise_amount}")
         if self.image_size < 32:

@@ -15,7 +15,6 @@ A trained GuardRank is a folder with ``guardrank.json`` (+ ``heads.npz`` or the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,9 @@ class GuardRankConfig:
             raise ConfigError(f"key 'kind' must be encoder or lora, got '{self.kind}'")
         if self.kind == "lora" and not self.base_model:
             raise ConfigError("key 'base_model' is required when kind is lora (a local causal LM folder)")
+        from modelworks.config import check_numbers
+
+        check_numbers(self, at_least_1=("epochs", "batch_size"), positive=("lr",))
 
 
 def read_labelled(path: str | Path) -> list[dict[str, Any]]:
@@ -198,7 +200,9 @@ class GuardRank:
         meta_path = p / "guardrank.json"
         if not meta_path.is_file():
             raise UserError(f"not a trained GuardRank folder (no guardrank.json): {p}")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        from modelworks.jsonl import read_json
+
+        meta = read_json(meta_path, "GuardRank settings file")
         cfg = GuardRankConfig(**meta["config"])
         if cfg.kind == "lora":
             from modelworks.guard.lora_classifier import LoraClassifier

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.guard.judge_data import behaviour_key, judge_inputs, judge_parts
 
@@ -65,6 +66,7 @@ class HarmJudgeConfig:
             raise ConfigError(f"key 'feature_groups' has unknown group '{bad[0]}'; allowed: {', '.join(FEATURE_GROUPS)}")
         if len(set(self.feature_groups)) != len(self.feature_groups):
             raise ConfigError("key 'feature_groups' names a group twice")
+        check_numbers(self, at_least_1=("epochs", "batch_size"), positive=("lr", "head_lr"))
         if self.classifier not in ("logreg", "gbdt"):
             raise ConfigError(f"key 'classifier' must be logreg or gbdt, got '{self.classifier}'")
         if self.max_segments < 1 or self.chunks < 1:

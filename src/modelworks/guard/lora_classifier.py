@@ -74,7 +74,9 @@ class LoraClassifier:
     def load(cls, path: Path, cfg: Any) -> LoraClassifier:
         from peft import PeftModel
 
-        meta = json.loads((path / "classifier.json").read_text(encoding="utf-8"))
+        from modelworks.jsonl import read_json
+
+        meta = read_json(path / "classifier.json", "classifier settings file")
         base, tok = _load_base(cfg.base_model, meta["num_labels"])
         model = PeftModel.from_pretrained(base, path)
         return cls(model, tok, meta["max_length"], meta["num_labels"])

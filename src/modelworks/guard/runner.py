@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.chat import ChatModel, GenerateConfig, get_model
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.jsonl import read_jsonl
 
@@ -49,6 +50,7 @@ class RunConfig:
             raise ConfigError(f"key 'concurrency' must be >= 1, got {self.concurrency}")
         if self.retries < 0:
             raise ConfigError(f"key 'retries' must be >= 0, got {self.retries}")
+        check_numbers(self, at_least_1=("max_tokens",), at_least_0=("temperature",))
         if self.language not in ("all", "en", "zh"):
             raise ConfigError(f"key 'language' must be one of all, en, zh, got '{self.language}'")
 
@@ -152,7 +154,7 @@ def read_responses(path: str | Path) -> list[dict[str, Any]]:
         p = p / "responses.jsonl"
     rows = read_jsonl(p, "responses file")
     for where, obj in rows:
-        for key in ("id", "dimension", "prompt", "response"):  # response: null when generation failed
+        for key in ("id", "dimension", "subtask", "prompt", "response"):  # response: null when generation failed
             if key not in obj:
                 raise UserError(f"{where}: missing field '{key}' (a responses.jsonl row of 'modelworks guard run')")
     return [obj for _, obj in rows]

@@ -23,7 +23,7 @@ from modelworks.errors import UserError
 from modelworks.guard.rules import score_noise_injection, score_position_swapping
 from modelworks.guard.taxonomy import subtask_kind
 
-__all__ = ["score_responses", "make_scorer", "write_scores"]
+__all__ = ["score_responses", "make_scorer", "check_scorer", "write_scores"]
 
 JudgeFn = Callable[[list[dict[str, Any]]], list[int | None | Exception]]
 
@@ -35,9 +35,9 @@ def check_scorer(spec: str | None, need_files: bool = True) -> None:
         return
     kind, _, arg = spec.partition(":")
     if kind == "guardrank":
-        if not arg or (need_files and not Path(arg).is_dir()):
-            raise UserError(f"scorer '{spec}': no GuardRank folder at '{arg}' (train one with 'modelworks guard "
-                            "guardrank train')")
+        if not arg or (need_files and not (Path(arg) / "guardrank.json").is_file()):
+            raise UserError(f"scorer '{spec}': no trained GuardRank folder at '{arg}' (no guardrank.json; train one "
+                            "with 'modelworks guard guardrank train')")
     elif kind == "llm":
         if arg not in ("", "sim"):
             from modelworks.chat._registry import check_spec

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from modelworks.errors import UserError
+from modelworks.jsonl import read_json
 
 app = typer.Typer(
     help="HoneypotNet: backdoor models stolen by extraction (KnockoffNets) and prove ownership.",
@@ -83,7 +83,7 @@ def verify(
 
         model = load_model(suspect)
         meta = (suspect if suspect.is_dir() else suspect.parent) / "model.json"
-        shape = tuple(json.loads(meta.read_text(encoding="utf-8"))["input_shape"]) if meta.is_file() else None
+        shape = tuple(read_json(meta, "model metadata file")["input_shape"]) if meta.is_file() else None
         predict = lambda x: predict_probs(model, x)  # noqa: E731
     from modelworks.honeypot.trigger import load_trigger
 

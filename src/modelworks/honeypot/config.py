@@ -49,7 +49,9 @@ class VictimConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"key 'arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.arch}'")
-        check_numbers(self, at_least_1=("epochs", "batch_size", "width"), positive=("lr",))
+        check_numbers(self, at_least_1=("batch_size", "width"), positive=("lr",))
+        if self.load is None:  # a loaded victim is not trained
+            check_numbers(self, at_least_1=("epochs",))
 
 
 @dataclass

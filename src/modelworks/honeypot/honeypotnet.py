@@ -91,7 +91,11 @@ class HoneypotConfig:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ConfigError("key 'rounds' must be >= 1")
-        check_numbers(self, at_least_1=("head_epochs", "shadow_epochs", "batch_size"), positive=("head_lr", "shadow_lr"))
+        check_numbers(self, at_least_1=("head_epochs", "shadow_epochs", "batch_size", "head_batch", "hidden",
+                                        "patch_size", "uap_steps"),
+                      at_least_0=("margin",), positive=("head_lr", "shadow_lr", "uap_alpha"))
+        if not 0 <= self.guard_confidence <= 1:
+            raise ConfigError(f"key 'guard_confidence' (a probability) must be in [0, 1], got {self.guard_confidence}")
         if self.lam < 0:
             raise ConfigError("key 'lam' must be >= 0")
         if self.shadow_arch not in ARCHITECTURES:

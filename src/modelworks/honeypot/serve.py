@@ -64,18 +64,18 @@ def create_predict_app(model, input_shape: tuple[int, int, int], defence=None):
 
 
 def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8100, defence=None) -> None:
-    import json
     from pathlib import Path
 
     import uvicorn
 
     from modelworks.honeypot.victims import load_model
+    from modelworks.jsonl import read_json
 
     model = load_model(model_dir)
     meta_file = Path(model_dir) / "model.json" if Path(model_dir).is_dir() else Path(model_dir).with_suffix(".json")
     if not meta_file.is_file():
         raise UserError(f"{meta_file} not found: it records the model's input shape (written by 'honeypot run')")
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta = read_json(meta_file, "model metadata file")
     try:
         shape = tuple(int(v) for v in meta["input_shape"])
     except (KeyError, TypeError, ValueError):

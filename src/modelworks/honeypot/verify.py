@@ -114,7 +114,8 @@ def load_calibration(trigger_path: str | Path) -> dict:
     if "queries" in cal and not (isinstance(cal["queries"], int) and not isinstance(cal["queries"], bool)
                                  and cal["queries"] >= 1):
         raise UserError(f"{f}: field 'queries' must be an integer >= 1, got {shown(cal['queries'])}")
-    if "data" in cal and not (isinstance(cal["data"], list) and cal["data"] and all(isinstance(d, str) for d in cal["data"])):
+    data = cal.get("data")
+    if "data" in cal and not (isinstance(data, list) and data and all(isinstance(d, str) for d in data)):
         raise UserError(f"{f}: field 'data' must be a non-empty list of data references, got {shown(cal['data'])}")
     return cal
 

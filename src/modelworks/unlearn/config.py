@@ -195,5 +195,9 @@ class UnlearnConfig:
 
     def __post_init__(self) -> None:
         _at_least(self, 0, "threads")
+        if self.precision == "bf16" and self.unlearn.engine == "train":
+            # the train engine's bf16 casts the weights themselves; this recipe's bf16 is autocast only
+            raise ConfigError("key 'precision': bf16 (autocast) applies to unlearn.engine loop; with engine train "
+                              "keep precision fp32")
         if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device):
             raise ConfigError(f"key 'device' must be cpu, cuda, cuda:N or mps, got {self.device!r}")

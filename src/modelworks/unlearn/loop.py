@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from modelworks.errors import UserError
@@ -20,7 +21,7 @@ from modelworks.unlearn.qa import QATemplate, collate, encode_qa
 __all__ = ["make_optimizer", "run_steps", "finetune", "autocast"]
 
 
-def autocast(model, precision: str):
+def autocast(model: Any, precision: str) -> AbstractContextManager[Any]:
     """bf16 mixed precision for the forward passes (weights and optimizer state stay fp32), or nothing."""
     import contextlib
 

@@ -331,7 +331,7 @@ def _fit_with_engine(cfg, method, mcfg, kind, model, ref, tok, template, example
               if ex[part] is not None} for ex in examples]
     tcfg = TrainConfig(optimizer=u.optimizer, lr=u.lr, weight_decay=u.weight_decay, scheduler="linear",
                        warmup_steps=warmup, batch_size=per_step, max_steps=steps, max_len=max_len,
-                       device=cfg.device, precision=cfg.precision, out=str(run.path(f"engine/{name}")), save_model=False, progress=False,
+                       device=cfg.device, out=str(run.path(f"engine/{name}")), save_model=False, progress=False,
                        tensorboard=False, seed=cfg.seed)
     res = fit(tcfg, model=model, tokenizer=tok, train_dataset=items,
               loss_fn=lambda m, b: method.loss(m, {"target": None, **b}, ref, mcfg, kind))
