@@ -12,19 +12,6 @@ from modelworks.errors import ConfigError, UserError
 from modelworks.unlearn.config import UnlearnConfig
 from modelworks.unlearn.loop import autocast, finetune
 from modelworks.unlearn.qa import QATemplate
-from modelworks.unlearn.tofu import load_split
-from modelworks.unlearn.tofu_generator import generate_tofu
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    from modelworks.models import TinyLMConfig, build_tiny_lm
-
-    torch.set_num_threads(1)
-    root = generate_tofu(tmp_path_factory.mktemp("tofu"), n_authors=10, seed=0)
-    rows = load_split(root, "forget10")
-    model, tok = build_tiny_lm(TinyLMConfig(seed=0), [r["question"] + " " + r["answer"] for r in rows])
-    return model, tok, rows
 
 
 def _logit_dtypes(model) -> list[torch.dtype]:
@@ -35,7 +22,7 @@ def _logit_dtypes(model) -> list[torch.dtype]:
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_finetune_runs_its_forward_passes_in_the_given_precision(setup, precision):
-    base, tok, rows = setup
+    base, tok, rows, _ = setup
     model = copy.deepcopy(base)
     seen = _logit_dtypes(model)
     losses = finetune(model, tok, QATemplate(), rows, epochs=3, lr=3e-3, batch_size=8, max_length=64,
@@ -50,7 +37,7 @@ def test_unlearning_steps_run_in_bf16_too(setup):
     from modelworks.unlearn.loop import run_steps
     from modelworks.unlearn.methods import MethodConfig, get_method
 
-    base, tok, rows = setup
+    base, tok, rows, _ = setup
     model = copy.deepcopy(base)
     seen = _logit_dtypes(model)
     ga = get_method("ga")
@@ -63,7 +50,7 @@ def test_unlearning_steps_run_in_bf16_too(setup):
 
 
 def test_diverged_finetuning_is_a_clear_error(setup):
-    base, tok, rows = setup
+    base, tok, rows, _ = setup
     with pytest.raises(UserError, match=r"fine-tuning diverged: mean loss nan in epoch \d+ \(lower finetune.lr\)"):
         finetune(copy.deepcopy(base), tok, QATemplate(), rows, epochs=3, lr=1e6, batch_size=8, max_length=64)
 

@@ -13,19 +13,6 @@ from modelworks.unlearn.loop import run_steps
 from modelworks.unlearn.methods import MethodConfig, get_method, method_names, register_method
 from modelworks.unlearn.methods._common import mean_nll
 from modelworks.unlearn.qa import QATemplate
-from modelworks.unlearn.tofu import load_split
-from modelworks.unlearn.tofu_generator import generate_tofu
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    from modelworks.models import TinyLMConfig, build_tiny_lm
-
-    torch.set_num_threads(1)
-    root = generate_tofu(tmp_path_factory.mktemp("tofu"), n_authors=10, seed=0)
-    full = load_split(root, "full")
-    model, tok = build_tiny_lm(TinyLMConfig(seed=0), [r["question"] + " " + r["answer"] for r in full])
-    return model, tok, load_split(root, "forget10"), load_split(root, "retain90")
 
 
 def test_registry_has_every_method():
