@@ -183,3 +183,67 @@ def test_text_files_read_with_universal_newlines_and_foreign_env_json(tmp_path):
     proj.mkdir()
     (proj / "env.json").write_text(json.dumps({"PYTHON": "3.11"}))  # some other tool's env.json: not a run
     assert check_not_run_dir(proj, "a scorer") == proj
+
+
+def test_a_yaml_key_given_twice_is_an_error(cli, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("lr: 1.0e-3\nmodel: tiny\nlr: 2.0e-3\n")
+    assert_one_line_error(cli("validate", str(cfg), "--kind", "train"), f"{cfg}: key 'lr' is given twice (line 3)")
+
+
+def test_annotate_checks_k_before_writing(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("esc", "run", "configs/esc/mock.yaml", "--out", str(run)).returncode == 0
+    before = _digest(run)
+    for k in ("0", "5"):
+        assert_one_line_error(cli("esc", "annotate", "--run", str(run), "--k", k),
+                              f"--k {k}: annotators per item must be between 1 and the number of annotators (1)")
+    assert _digest(run) == before
+    assert_one_line_error(cli("guard", "annotate", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "lab")),
+                          "responses file not found")
+    assert not (tmp_path / "lab").exists()
+
+
+def test_repeated_ids_and_misplaced_outputs(cli, tmp_path):
+    scores = tmp_path / "s.jsonl"
+    row = {"id": "a", "dimension": "privacy", "subtask": "x", "language": "en", "score": 1}
+    scores.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    assert_one_line_error(cli("guard", "metrics", "--scores", str(scores)), f"{scores}:2: id 'a' already appears at")
+    cards = tmp_path / "cards.json"
+    cards.write_text(json.dumps({"id": 1, "base": "x"}) + "\n")
+    assert_one_line_error(cli("esc", "cards", str(cards)), "a .json role-card file must hold a JSON list")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    resp = tmp_path / "responses.jsonl"
+    resp.write_text(json.dumps({"id": "a", "dimension": "privacy", "subtask": "x", "prompt": "p", "response": "r"})
+                    + "\n")
+    assert_one_line_error(cli("guard", "score", "--responses", str(resp), "--out", str(blocker / "s.jsonl")),
+                          f"{blocker} is a file, not a folder")
+
+
+def test_model_metadata_fields_are_checked(tmp_path):
+    from modelworks.errors import UserError
+    from modelworks.honeypot.serve import read_model_meta
+
+    meta = tmp_path / "model.json"
+    meta.write_text(json.dumps({"input_shape": [1, 8, 8], "num_classes": "ten"}))
+    with pytest.raises(UserError, match="field 'num_classes' must be an integer >= 2, got \"ten\""):
+        read_model_meta(meta)
+    meta.write_text(json.dumps({"input_shape": "abc"}))
+    with pytest.raises(UserError, match="field 'input_shape' must be a list"):
+        read_model_meta(meta)
+    meta.write_text(json.dumps({"input_shape": [1, 8, 8], "num_classes": 10}))
+    assert read_model_meta(meta)["input_shape"] == (1, 8, 8)
+
+
+def test_diverging_training_stops_with_an_error(cli, tmp_path):
+    assert_one_line_error(cli("train", "run", "configs/train/tiny.yaml", "lr=1e308", "max_steps=5", "--out",
+                              str(tmp_path / "r")), "training diverged: loss nan at step")
+    assert (tmp_path / "r" / "metrics.jsonl").is_file()  # the steps up to the failure are kept
+
+
+def test_provider_options_are_checked_with_their_config_key(cli, tmp_path):
+    assert_one_line_error(cli("esc", "run", "configs/esc/serve_http.yaml", "--set", "agent_options.max_concurrency=abc",
+                              "--out", str(tmp_path / "r")),
+                          "key 'agent_options' (openai/", "option 'max_concurrency' must be an integer >= 1")
+    assert not (tmp_path / "r").exists()

@@ -46,8 +46,13 @@ def is_main_process() -> bool:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temp file in the same folder and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileExistsError:
+        raise UserError(f"cannot write {path}: a file stands where a folder of its path must be") from None
+    except PermissionError:
+        raise UserError(f"cannot write {path}: no permission to write in {path.parent}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -265,7 +270,10 @@ class Run:
             if resume and text is not None and resume_ignore is not None:
                 _check_same_config(run_dir, text, resume_ignore)
         if writes:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except PermissionError:
+                raise UserError(f"--out {run_dir}: no permission to create this folder") from None
             if text is not None:
                 atomic_write_text(run_dir / "config.yaml", text)
             atomic_write_json(run_dir / "env.json", {"job": job, **environment_info(seed)})
@@ -283,6 +291,21 @@ class Run:
         row = {"step": step, **values} if step is not None else values
         self._metrics_fh.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
         self._metrics_fh.flush()
+
+    def drop_metrics_after(self, step: int) -> int:
+        """Remove the metrics rows of steps after ``step`` (a resumed run logs them again); rows without a
+        step stay. Returns how many rows were removed."""
+        path = self.dir / "metrics.jsonl"
+        if not self.writes or not path.is_file():
+            return 0
+        if self._metrics_fh is not None:
+            self._metrics_fh.close()
+            self._metrics_fh = None
+        rows = read_metrics(path)
+        keep = [r for r in rows if not isinstance(r.get("step"), int) or r["step"] <= step]
+        if len(keep) < len(rows):
+            atomic_write_text(path, "".join(json.dumps(_jsonable(r), ensure_ascii=False) + "\n" for r in keep))
+        return len(rows) - len(keep)
 
     def metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.dir / "metrics.jsonl")

@@ -39,3 +39,19 @@ def test_resume_latest_and_missing(tmp_path):
         fit(cfg(tmp_path, resume="latest", max_steps=2), model=model, tokenizer=tok, train_dataset=rows)
     with pytest.raises(UserError, match="not a checkpoint"):
         fit(cfg(tmp_path / "x", resume=str(tmp_path), max_steps=2), model=model, tokenizer=tok, train_dataset=rows)
+
+
+def test_resuming_in_the_same_folder_logs_each_step_once(tmp_path):
+    """A run stopped after its step-4 checkpoint but with rows up to step 6 (as when interrupted): resuming
+    in the same folder trains steps 5.. again and keeps one metrics row per step."""
+    from modelworks.runs import read_metrics
+
+    model, tok, rows = tiny()
+    kw = dict(optimizer="adamw", lr=1e-2, save_every=4, log_every=1)
+    fit(cfg(tmp_path, max_steps=6, **kw), model=model, tokenizer=tok, train_dataset=rows[:12])
+    import shutil
+
+    shutil.rmtree(tmp_path / "checkpoints" / "step-00000006", ignore_errors=True)  # interrupted before saving it
+    fit(cfg(tmp_path, max_steps=8, resume="latest", **kw), model=model, tokenizer=tok, train_dataset=rows[:12])
+    steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl") if "loss" in r]
+    assert steps == list(range(1, 9)), steps

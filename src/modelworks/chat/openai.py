@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import threading
@@ -94,6 +95,16 @@ def _retryable(exc: Exception) -> bool:
     return status in RETRY_STATUS or (status is not None and status >= 500)
 
 
+def _check_options(**options: tuple[Any, float, type]) -> None:
+    """Each option's (value, minimum, int or float) checked, as one-line errors naming the option."""
+    for name, (value, low, kind) in options.items():
+        number = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < low or (name == "timeout" and value <= 0):
+            what = "an integer" if kind is int else "a number"
+            rule = "> 0" if name == "timeout" else f">= {low}"
+            raise UserError(f"openai option '{name}' must be {what} {rule}, got {value!r}")
+
+
 class OpenAIChat:
     def __init__(
         self,
@@ -109,6 +120,9 @@ class OpenAIChat:
         http_client: Any = None,
     ) -> None:
         openai = require("openai", "dev", "OpenAI-compatible servers")
+        _check_options(max_concurrency=(max_concurrency, 1, int), max_retries=(max_retries, 0, int),
+                       backoff_base=(backoff_base, 0, float), backoff_max=(backoff_max, 0, float),
+                       timeout=(timeout, 0, float))
         self.name = f"openai/{model}"
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"

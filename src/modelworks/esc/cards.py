@@ -88,6 +88,8 @@ def load_cards(path: str | Path) -> list[RoleCard]:
         except json.JSONDecodeError as exc:
             raise UserError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         records = [(r, f"{p} card {i}") for i, r in enumerate(data)]
+    elif p.suffix.lower() == ".json":  # a .json file is one JSON document: the role cards as a list
+        raise UserError(f"{p}: a .json role-card file must hold a JSON list of cards (one card per line: use .jsonl)")
     else:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():

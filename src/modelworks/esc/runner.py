@@ -123,7 +123,7 @@ def run_esc(cfg: EscRunConfig, out: str | Path | None = None, progress: bool = F
 
     ``agent`` / ``model`` may be ChatModel objects (tests, notebooks); by default they are built
     from ``cfg.agent`` / ``cfg.model`` with :func:`modelworks.chat.get_model`."""
-    from modelworks.chat import GenerateConfig, get_model
+    from modelworks.chat import GenerateConfig
     from modelworks.esc.cards import filter_cards, load_cards
     from modelworks.esc.dialogue import role_play
     from modelworks.esc.templates import load_templates
@@ -136,8 +136,8 @@ def run_esc(cfg: EscRunConfig, out: str | Path | None = None, progress: bool = F
     if not cards:
         raise UserError(f"{cards_path}: no role card matches the filters (source/category/language)")
     templates = {lang: load_templates(lang, cfg.templates) for lang in sorted({c.lang for c in cards})}
-    agent = agent if agent is not None else get_model(cfg.agent, **cfg.agent_options)
-    model = model if model is not None else get_model(cfg.model, **cfg.model_options)
+    agent = agent if agent is not None else _provider(cfg.agent, cfg.agent_options, "agent_options")
+    model = model if model is not None else _provider(cfg.model, cfg.model_options, "model_options")
     label = cfg.model_label or cfg.model
     agent_gen = GenerateConfig(max_tokens=cfg.agent_max_tokens, temperature=cfg.agent_temperature)
     model_gen = GenerateConfig(max_tokens=cfg.model_max_tokens, temperature=cfg.model_temperature)
@@ -204,6 +204,16 @@ def export_dialogues(store, out_dir: Path, agent: str, label: str) -> tuple[list
     atomic_write_text(out_dir / "dialogues.jsonl",
                       "".join(json.dumps(r.__dict__, ensure_ascii=False) + "\n" for r in records))
     return records, errors
+
+
+def _provider(spec: str, options: dict[str, Any], key: str) -> Any:
+    """The provider of ``spec`` with its options; an option error names the config key it came from."""
+    from modelworks.chat import get_model
+
+    try:
+        return get_model(spec, **options)
+    except UserError as exc:
+        raise UserError(f"key '{key}' ({spec}): {exc}") from None
 
 
 def read_dialogues(run_dir: str | Path) -> list[DialogueRecord]:

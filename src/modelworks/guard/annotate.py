@@ -90,9 +90,12 @@ def serve_annotation(responses: str | Path, out: str | Path, port: int, annotato
 
     Tokens live in OUT/annotator_tokens.json: a restart reuses them, a new name gets a fresh one.
     """
-    from modelworks.web import serve_app, stored_tokens
+    from modelworks.guard.runner import read_responses
+    from modelworks.web import check_roster, serve_app, stored_tokens
 
     out = Path(out)
+    read_responses(responses)  # valid responses and a valid k before anything is written
+    check_roster(out / "annotator_tokens.json", annotators, k)
     out.mkdir(parents=True, exist_ok=True)
     token_file = out / "annotator_tokens.json"
     tokens = stored_tokens(token_file, annotators)

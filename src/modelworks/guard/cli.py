@@ -123,7 +123,10 @@ def score(
     out: Path = typer.Option(None, "--out", help="Scored JSONL (default <run>/scores.jsonl)."),
 ) -> None:
     """Score a run's responses (judge for open-ended answers, rules for the pair subtasks)."""
-    target = out or ((responses if responses.is_dir() else responses.parent) / "scores.jsonl")
+    from modelworks.runs import check_out_path
+
+    target = check_out_path(out or ((responses if responses.is_dir() else responses.parent) / "scores.jsonl"),
+                            "file")
     _score_and_measure(responses, scorer, template, target, as_json=False)
 
 

@@ -166,9 +166,13 @@ def row_from_dict(obj: dict[str, Any], where: str) -> ScoreRow:
 
 
 def read_scores(path: str | Path) -> list[ScoreRow]:
-    rows = []
+    rows, first = [], {}
     for where, obj in read_jsonl(path, "scores file"):
-        rows.append(row_from_dict(obj, where))
+        row = row_from_dict(obj, where)
+        if row.id in first:  # one score per answer: a repeated id would count twice
+            raise UserError(f"{where}: id '{row.id}' already appears at {first[row.id]}")
+        first[row.id] = where
+        rows.append(row)
     if not rows:
         raise UserError(f"{path}: no scored records")
     return rows

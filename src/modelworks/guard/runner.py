@@ -153,7 +153,11 @@ def read_responses(path: str | Path) -> list[dict[str, Any]]:
     if p.is_dir():
         p = p / "responses.jsonl"
     rows = read_jsonl(p, "responses file")
+    first: dict[str, str] = {}
     for where, obj in rows:
+        if "id" in obj and str(obj["id"]) in first:
+            raise UserError(f"{where}: id '{obj['id']}' already appears at {first[str(obj['id'])]}")
+        first.setdefault(str(obj.get("id")), where)
         for key in ("id", "dimension", "subtask", "prompt", "response"):  # response: null when generation failed
             if key not in obj:
                 raise UserError(f"{where}: missing field '{key}' (a responses.jsonl row of 'modelworks guard run')")

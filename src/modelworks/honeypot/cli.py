@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from modelworks.errors import UserError
-from modelworks.jsonl import read_json
 
 app = typer.Typer(
     help="HoneypotNet: backdoor models stolen by extraction (KnockoffNets) and prove ownership.",
@@ -79,11 +78,12 @@ def verify(
         shape = tuple(box.info()["input_shape"])
         predict = box.query
     else:
+        from modelworks.honeypot.serve import read_model_meta
         from modelworks.honeypot.victims import load_model
 
         model = load_model(suspect)
         meta = (suspect if suspect.is_dir() else suspect.parent) / "model.json"
-        shape = tuple(read_json(meta, "model metadata file")["input_shape"]) if meta.is_file() else None
+        shape = read_model_meta(meta)["input_shape"] if meta.is_file() else None
         predict = lambda x: predict_probs(model, x)  # noqa: E731
     from modelworks.honeypot.trigger import load_trigger
 

@@ -256,6 +256,8 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
             raise UserError(f"key 'resume': no checkpoint under {ckpt_dir}")
         sharded = par.mode in ("fsdp", "tp", "mesh")
         state = load_checkpoint(folder, par.module if sharded else par.base, optimizer, scheduler, sharded=sharded)
+        if env.is_main:  # the steps after the checkpoint are trained again: their old rows go
+            run.drop_metrics_after(state["step"])
 
     monitor = Monitor(run, total_steps, env.is_main, cfg.tensorboard, cfg.progress, state["step"])
     timer = StepTimer(env.device)
@@ -295,9 +297,13 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
         if cfg.eval_every and eval_examples and state["step"] % cfg.eval_every == 0:
             row["eval_loss"] = evaluate_loss(par.module, eval_examples, collate_fn, env.device, cfg.batch_size,
                                              loss_fn)
-        if state["step"] % cfg.log_every == 0 or state["step"] == total_steps or "eval_loss" in row:
+        diverged = math.isnan(loss_val) or loss_val == math.inf
+        if state["step"] % cfg.log_every == 0 or state["step"] == total_steps or "eval_loss" in row or diverged:
             monitor.log(state["step"], **row)
         history.append({"step": state["step"], **row})
+        if diverged and env.world == 1:  # with several processes the ranks would have to agree first
+            raise UserError(f"training diverged: loss {loss_val} at step {state['step']} (lower lr; the run folder "
+                            "keeps the metrics and any checkpoint saved before)")
         monitor.advance(state["step"], loss_val)
         if cfg.save_every and state["step"] % cfg.save_every == 0 and state["step"] < total_steps:
             sharded = par.mode in ("fsdp", "tp", "mesh")

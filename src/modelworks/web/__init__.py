@@ -38,6 +38,15 @@ def read_tokens(path: str | Path) -> dict[str, str]:
     return data
 
 
+def check_roster(path: str | Path, names: list[str] | None, k: int) -> None:
+    """Refuse ``k`` annotators per item that the roster :func:`stored_tokens` would make cannot give,
+    before any file is written."""
+    path = Path(path)
+    n = len(names) if names else (len(read_tokens(path)) if path.is_file() else 1)
+    if not 1 <= k <= n:
+        raise UserError(f"--k {k}: annotators per item must be between 1 and the number of annotators ({n})")
+
+
 def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str, str]:
     """{name: token} for ``names`` (default: everyone in the file, else ``annotator1``) from the JSON file ``path``.
 
@@ -60,5 +69,5 @@ def stored_tokens(path: str | Path, names: list[str] | None = None) -> dict[str,
 __all__ = [
     "AnnotationDB", "AnnotationItem", "Dimension", "LabelSchema", "agreement_report", "cohen_kappa",
     "create_annotation_app", "krippendorff_alpha", "make_tokens", "pairwise_agreement", "read_tokens", "serve_app",
-    "stored_tokens",
+    "stored_tokens", "check_roster",
 ]
