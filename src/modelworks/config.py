@@ -93,10 +93,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     from modelworks.jsonl import read_text
 
     p = Path(path)
-    if not p.is_file() and not p.is_dir():
-        raise ConfigError(f"config file not found: {p}")
     try:
-        text = read_text(p, "config file")
+        text = read_text(p, "config file")  # "config file not found: ..." / "... is a folder" / not UTF-8
     except UserError as exc:
         raise ConfigError(str(exc)) from None
     try:
