@@ -186,9 +186,27 @@ def test_text_files_read_with_universal_newlines_and_foreign_env_json(tmp_path):
 
 
 def test_a_yaml_key_given_twice_is_an_error(cli, tmp_path):
+    from modelworks.config import read_yaml
+
     cfg = tmp_path / "c.yaml"
     cfg.write_text("lr: 1.0e-3\nmodel: tiny\nlr: 2.0e-3\n")
     assert_one_line_error(cli("validate", str(cfg), "--kind", "train"), f"{cfg}: key 'lr' is given twice (line 3)")
+    merged = tmp_path / "m.yaml"  # merge keys are not repeats
+    merged.write_text("base: &b {r: 8, alpha: 16}\npeft: {<<: *b, method: lora}\n")
+    assert read_yaml(merged)["peft"] == {"r": 8, "alpha": 16, "method": "lora"}
+
+
+def test_openai_options_are_coerced_or_refused():
+    from modelworks.chat.openai import OpenAIChat
+    from modelworks.errors import UserError
+
+    chat = OpenAIChat("m", base_url="http://127.0.0.1:9", cache=False, max_retries=2.0, backoff_base="1e-3")
+    assert (chat.max_retries, chat.backoff_base) == (2, 0.001)  # what YAML gives for 2.0 and 1e-3
+    for bad, message in ((dict(max_concurrency="abc"), "'max_concurrency' must be an integer >= 1"),
+                         (dict(max_retries=1.5), "'max_retries' must be an integer >= 0"),
+                         (dict(timeout=0), "'timeout' must be a number > 0")):
+        with pytest.raises(UserError, match=message):
+            OpenAIChat("m", base_url="http://127.0.0.1:9", cache=False, **bad)
 
 
 def test_annotate_checks_k_before_writing(cli, tmp_path):
@@ -245,5 +263,5 @@ def test_diverging_training_stops_with_an_error(cli, tmp_path):
 def test_provider_options_are_checked_with_their_config_key(cli, tmp_path):
     assert_one_line_error(cli("esc", "run", "configs/esc/serve_http.yaml", "--set", "agent_options.max_concurrency=abc",
                               "--out", str(tmp_path / "r")),
-                          "key 'agent_options' (openai/", "option 'max_concurrency' must be an integer >= 1")
+                          "(with key 'agent_options')", "option 'max_concurrency' must be an integer >= 1")
     assert not (tmp_path / "r").exists()

@@ -49,10 +49,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except FileExistsError:
+    except (FileExistsError, NotADirectoryError):
         raise UserError(f"cannot write {path}: a file stands where a folder of its path must be") from None
     except PermissionError:
-        raise UserError(f"cannot write {path}: no permission to write in {path.parent}") from None
+        raise UserError(f"cannot write {path}: no permission to create or write its folder") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -273,7 +273,7 @@ class Run:
             try:
                 run_dir.mkdir(parents=True, exist_ok=True)
             except PermissionError:
-                raise UserError(f"--out {run_dir}: no permission to create this folder") from None
+                raise UserError(f"{run_dir}: no permission to create the run folder") from None
             if text is not None:
                 atomic_write_text(run_dir / "config.yaml", text)
             atomic_write_json(run_dir / "env.json", {"job": job, **environment_info(seed)})

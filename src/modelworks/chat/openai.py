@@ -95,14 +95,20 @@ def _retryable(exc: Exception) -> bool:
     return status in RETRY_STATUS or (status is not None and status >= 500)
 
 
-def _check_options(**options: tuple[Any, float, type]) -> None:
-    """Each option's (value, minimum, int or float) checked, as one-line errors naming the option."""
-    for name, (value, low, kind) in options.items():
-        number = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
-        if not number or not math.isfinite(value) or value < low or (name == "timeout" and value <= 0):
-            what = "an integer" if kind is int else "a number"
-            rule = "> 0" if name == "timeout" else f">= {low}"
-            raise UserError(f"openai option '{name}' must be {what} {rule}, got {value!r}")
+def _option(name: str, value: Any, low: float, kind: type) -> Any:
+    """An option as ``kind`` (2.0 -> 2, "1e-3" -> 0.001), at least ``low`` (> 0 for timeout), or a one-line error."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    ok = math.isfinite(number) and number >= low and (name != "timeout" or number > 0)
+    if kind is int:
+        ok = ok and number.is_integer()
+    if not ok:
+        what = "an integer" if kind is int else "a number"
+        rule = "> 0" if name == "timeout" else f">= {low:g}"
+        raise UserError(f"openai option '{name}' must be {what} {rule}, got {value!r}")
+    return int(number) if kind is int else number
 
 
 class OpenAIChat:
@@ -120,9 +126,12 @@ class OpenAIChat:
         http_client: Any = None,
     ) -> None:
         openai = require("openai", "dev", "OpenAI-compatible servers")
-        _check_options(max_concurrency=(max_concurrency, 1, int), max_retries=(max_retries, 0, int),
-                       backoff_base=(backoff_base, 0, float), backoff_max=(backoff_max, 0, float),
-                       timeout=(timeout, 0, float))
+        max_concurrency = _option("max_concurrency", max_concurrency, 1, int)
+        max_retries = _option("max_retries", max_retries, 0, int)
+        backoff_base = _option("backoff_base", backoff_base, 0, float)
+        backoff_max = _option("backoff_max", backoff_max, 0, float)
+        if isinstance(timeout, (int, float, str)):  # or None / an httpx.Timeout, passed on as they are
+            timeout = _option("timeout", timeout, 0, float)
         self.name = f"openai/{model}"
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"

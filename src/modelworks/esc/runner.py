@@ -207,13 +207,13 @@ def export_dialogues(store, out_dir: Path, agent: str, label: str) -> tuple[list
 
 
 def _provider(spec: str, options: dict[str, Any], key: str) -> Any:
-    """The provider of ``spec`` with its options; an option error names the config key it came from."""
+    """The provider of ``spec`` with its options (``key``: where they come from, for the error message)."""
     from modelworks.chat import get_model
 
     try:
         return get_model(spec, **options)
     except UserError as exc:
-        raise UserError(f"key '{key}' ({spec}): {exc}") from None
+        raise UserError(f"{key.removesuffix('_options')} '{spec}' (with key '{key}'): {exc}") from None
 
 
 def read_dialogues(run_dir: str | Path) -> list[DialogueRecord]:

@@ -302,6 +302,7 @@ def fit(cfg, *, model=None, tokenizer=None, train_dataset: Sequence[Any] | None 
             monitor.log(state["step"], **row)
         history.append({"step": state["step"], **row})
         if diverged and env.world == 1:  # with several processes the ranks would have to agree first
+            monitor.close()
             raise UserError(f"training diverged: loss {loss_val} at step {state['step']} (lower lr; the run folder "
                             "keeps the metrics and any checkpoint saved before)")
         monitor.advance(state["step"], loss_val)

@@ -42,7 +42,7 @@ def check_roster(path: str | Path, names: list[str] | None, k: int) -> None:
     """Refuse ``k`` annotators per item that the roster :func:`stored_tokens` would make cannot give,
     before any file is written."""
     path = Path(path)
-    n = len(names) if names else (len(read_tokens(path)) if path.is_file() else 1)
+    n = len(set(names)) if names else (len(read_tokens(path)) if path.is_file() else 0) or 1  # none: annotator1
     if not 1 <= k <= n:
         raise UserError(f"--k {k}: annotators per item must be between 1 and the number of annotators ({n})")
 
