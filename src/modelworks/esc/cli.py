@@ -134,14 +134,11 @@ def annotate_cmd(
     """Serve the annotation app for a run (tokens in RUN/annotator_tokens.json)."""
     from modelworks.esc.annotate import esc_annotation_app, load_tokens
     from modelworks.esc.runner import read_dialogues
-    from modelworks.web import check_roster, read_tokens, serve_app
+    from modelworks.web import check_roster, serve_app
 
     names = [a.strip() for a in (annotators or "").split(",") if a.strip()]
     read_dialogues(run)  # a run folder with valid dialogues, before any file is written there
-    if tokens:
-        check_roster(tokens, list(read_tokens(tokens)), k)
-    else:
-        check_roster(Path(run) / "annotator_tokens.json", names, k)
+    check_roster(tokens or Path(run) / "annotator_tokens.json", None if tokens else names, k)  # nothing written yet
     toks = load_tokens(str(tokens) if tokens else None, names, Path(run) / "annotator_tokens.json")
     app_ = esc_annotation_app(run, toks, k=k, language=language)
     typer.echo(f"annotation app on http://{host}:{port}/  (tokens: {tokens or Path(run) / 'annotator_tokens.json'})")
