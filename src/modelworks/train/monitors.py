@@ -61,7 +61,9 @@ class Monitor:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(log_dir=str(run.path("tensorboard")))
+                # a resumed run trains the steps after its checkpoint again: drop their old events
+                self.tb = SummaryWriter(log_dir=str(run.path("tensorboard")),
+                                        purge_step=start_step + 1 if start_step else None)
             except ImportError:  # tensorboard is optional
                 self.tb = None
         if progress and sys.stderr.isatty():
