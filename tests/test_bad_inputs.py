@@ -265,3 +265,17 @@ def test_provider_options_are_checked_with_their_config_key(cli, tmp_path):
                               "--out", str(tmp_path / "r")),
                           "(with key 'agent_options')", "option 'max_concurrency' must be an integer >= 1")
     assert not (tmp_path / "r").exists()
+
+
+def test_annotate_with_nothing_to_label_writes_nothing(cli, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "dialogues.jsonl").write_text("")
+    assert_one_line_error(cli("esc", "annotate", "--run", str(run)), "the run has no finished dialogues to annotate")
+    assert sorted(p.name for p in run.iterdir()) == ["dialogues.jsonl"]
+    resp = tmp_path / "responses.jsonl"  # only a pair-subtask answer: nothing open-domain to label
+    resp.write_text(json.dumps({"id": "a", "dimension": "truthfulness", "subtask": "noise-injection", "prompt": "p",
+                                "response": "A"}) + "\n")
+    assert_one_line_error(cli("guard", "annotate", "--data", str(resp), "--out", str(tmp_path / "lab")),
+                          "no open-domain responses")
+    assert not (tmp_path / "lab").exists()

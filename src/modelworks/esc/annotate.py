@@ -64,13 +64,14 @@ def load_tokens(spec: str | None, names: list[str] | None, out_file: Path) -> di
 
 
 def esc_annotation_app(run_dir: str | Path, annotators: dict[str, str], k: int = 1, language: str = "en",
-                       templates: dict[str, str] | None = None):
+                       templates: dict[str, str] | None = None, items=None):
     from modelworks.web import create_annotation_app
 
     run_dir = Path(run_dir)
     note = ("The project owner exports all labels with 'modelworks esc export-annotations --run RUN' and "
             "computes the agreement with 'modelworks esc agreement --run RUN'.")
-    return create_annotation_app(run_dir / "annotations.sqlite", esc_items(run_dir), esc_schema(language, templates),
+    items = items if items is not None else esc_items(run_dir)
+    return create_annotation_app(run_dir / "annotations.sqlite", items, esc_schema(language, templates),
                                  annotators, k=k, title="ESC-Eval annotation", owner_note=note)
 
 

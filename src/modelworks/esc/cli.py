@@ -132,15 +132,14 @@ def annotate_cmd(
     language: str = typer.Option("en", help="Language of the rubric texts shown (en | zh)."),
 ) -> None:
     """Serve the annotation app for a run (tokens in RUN/annotator_tokens.json)."""
-    from modelworks.esc.annotate import esc_annotation_app, load_tokens
-    from modelworks.esc.runner import read_dialogues
+    from modelworks.esc.annotate import esc_annotation_app, esc_items, load_tokens
     from modelworks.web import check_roster, serve_app
 
     names = [a.strip() for a in (annotators or "").split(",") if a.strip()]
-    read_dialogues(run)  # a run folder with valid dialogues, before any file is written there
+    items = esc_items(run)  # finished dialogues to annotate, before any file is written there
     check_roster(tokens or Path(run) / "annotator_tokens.json", None if tokens else names, k)  # nothing written yet
     toks = load_tokens(str(tokens) if tokens else None, names, Path(run) / "annotator_tokens.json")
-    app_ = esc_annotation_app(run, toks, k=k, language=language)
+    app_ = esc_annotation_app(run, toks, k=k, language=language, items=items)
     typer.echo(f"annotation app on http://{host}:{port}/  (tokens: {tokens or Path(run) / 'annotator_tokens.json'})")
     serve_app(app_, host=host, port=port)
 

@@ -49,14 +49,21 @@ def annotation_items(records: list[dict[str, Any]]):
     return items
 
 
-def annotation_app(responses: str | Path, db: str | Path, tokens: dict[str, str], k: int = 1):
+def open_items(responses: str | Path) -> list:
+    """The open-domain responses of a run as annotation items; none is a one-line error."""
     from modelworks.errors import UserError
     from modelworks.guard.runner import read_responses
-    from modelworks.web import create_annotation_app
 
     items = annotation_items(read_responses(responses))
     if not items:
         raise UserError(f"{responses}: no open-domain responses (privacy, bias, toxicity, legality) to label")
+    return items
+
+
+def annotation_app(responses: str | Path, db: str | Path, tokens: dict[str, str], k: int = 1, items=None):
+    from modelworks.web import create_annotation_app
+
+    items = items if items is not None else open_items(responses)
     note = ("The project owner exports all labels (median per item) with "
             "'modelworks guard annotate-export --db labels.sqlite --out FILE'.")
     return create_annotation_app(db, items, safety_schema(), tokens, k=k, title="MLLMGuard safety labels",
@@ -90,16 +97,15 @@ def serve_annotation(responses: str | Path, out: str | Path, port: int, annotato
 
     Tokens live in OUT/annotator_tokens.json: a restart reuses them, a new name gets a fresh one.
     """
-    from modelworks.guard.runner import read_responses
     from modelworks.web import check_roster, serve_app, stored_tokens
 
     out = Path(out)
-    read_responses(responses)  # valid responses and a valid k before anything is written
+    items = open_items(responses)  # responses to label and a valid k before anything is written
     check_roster(out / "annotator_tokens.json", annotators, k)
     out.mkdir(parents=True, exist_ok=True)
     token_file = out / "annotator_tokens.json"
     tokens = stored_tokens(token_file, annotators)
-    app = annotation_app(responses, out / "labels.sqlite", tokens, k=k)
+    app = annotation_app(responses, out / "labels.sqlite", tokens, k=k, items=items)
     print(f"annotators {', '.join(tokens)}: login tokens in {token_file}")
     print(f"open http://127.0.0.1:{port}/ ; export labels with: modelworks guard annotate-export --db "
           f"{out / 'labels.sqlite'} --out {out / 'guardrank_train.jsonl'}")
