@@ -241,7 +241,7 @@ def test_repeated_ids_and_misplaced_outputs(cli, tmp_path):
 
 def test_model_metadata_fields_are_checked(tmp_path):
     from modelworks.errors import UserError
-    from modelworks.honeypot.serve import read_model_meta
+    from modelworks.honeypot.victims import read_model_meta
 
     meta = tmp_path / "model.json"
     meta.write_text(json.dumps({"input_shape": [1, 8, 8], "num_classes": "ten"}))

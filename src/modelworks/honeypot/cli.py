@@ -78,8 +78,7 @@ def verify(
         shape = tuple(box.info()["input_shape"])
         predict = box.query
     else:
-        from modelworks.honeypot.serve import read_model_meta
-        from modelworks.honeypot.victims import load_model
+        from modelworks.honeypot.victims import load_model, read_model_meta
 
         model = load_model(suspect)
         meta = (suspect if suspect.is_dir() else suspect.parent) / "model.json"

@@ -64,29 +64,10 @@ def create_predict_app(model, input_shape: tuple[int, int, int], defence=None):
     return app
 
 
-def read_model_meta(meta_file: str | Path) -> dict:
-    """``model.json`` of a saved classifier: ``input_shape`` [C, H, W] (a tuple here) and, when present,
-    ``num_classes``; one-line errors naming the file and field."""
-    from modelworks.jsonl import read_json, shown
-
-    meta = read_json(meta_file, "model metadata file")
-    if not isinstance(meta, dict):
-        raise UserError(f"{meta_file}: expected a JSON object, got {type(meta).__name__}")
-    shape = meta.get("input_shape")
-    if not (isinstance(shape, list) and len(shape) == 3
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
-        raise UserError(f"{meta_file}: field 'input_shape' must be a list [C, H, W] of positive integers, "
-                        f"got {shown(shape)}")
-    n = meta.get("num_classes")
-    if "num_classes" in meta and not (isinstance(n, int) and not isinstance(n, bool) and n >= 2):
-        raise UserError(f"{meta_file}: field 'num_classes' must be an integer >= 2, got {shown(n)}")
-    return {**meta, "input_shape": tuple(shape)}
-
-
 def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8100, defence=None) -> None:
     import uvicorn
 
-    from modelworks.honeypot.victims import load_model
+    from modelworks.honeypot.victims import load_model, read_model_meta
 
     model = load_model(model_dir)
     meta_file = Path(model_dir) / "model.json" if Path(model_dir).is_dir() else Path(model_dir).with_suffix(".json")

@@ -372,6 +372,25 @@ def save_model(model, path: str | Path) -> Path:
     return path
 
 
+def read_model_meta(meta_file: str | Path) -> dict:
+    """``model.json`` of a saved classifier: ``input_shape`` [C, H, W] (a tuple here) and, when present,
+    ``num_classes``; one-line errors naming the file and field."""
+    from modelworks.jsonl import read_json, shown
+
+    meta = read_json(meta_file, "model metadata file")
+    if not isinstance(meta, dict):
+        raise UserError(f"{meta_file}: expected a JSON object, got {type(meta).__name__}")
+    shape = meta.get("input_shape")
+    if not (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
+        raise UserError(f"{meta_file}: field 'input_shape' must be a list [C, H, W] of positive integers, "
+                        f"got {shown(shape)}")
+    n = meta.get("num_classes")
+    if "num_classes" in meta and not (isinstance(n, int) and not isinstance(n, bool) and n >= 2):
+        raise UserError(f"{meta_file}: field 'num_classes' must be an integer >= 2, got {shown(n)}")
+    return {**meta, "input_shape": tuple(shape)}
+
+
 def load_model(path: str | Path):
     """Load a module saved by :func:`save_model` (or any ``torch.save``-d ``nn.Module``, a TorchScript
     file, or a folder holding ``model.pt``). Only load files you trust: this unpickles Python objects."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from modelworks.errors import UserError
@@ -23,12 +23,10 @@ __all__ = ["make_optimizer", "run_steps", "finetune", "autocast"]
 
 def autocast(model: Any, precision: str) -> AbstractContextManager[Any]:
     """bf16 mixed precision for the forward passes (weights and optimizer state stay fp32), or nothing."""
-    import contextlib
-
     import torch
 
     if precision == "fp32":
-        return contextlib.nullcontext()
+        return nullcontext()
     return torch.autocast(device_type=next(model.parameters()).device.type, dtype=torch.bfloat16)
 
 
