@@ -5,6 +5,8 @@
     python benchmarks/unlearn_gpu.py --json-out F --no-results      # on the GPU machine, keep the JSON
     python benchmarks/unlearn_gpu.py --from-json F                   # here: write RESULTS from that JSON
     python benchmarks/unlearn_gpu.py device=cpu model.layers=2 model.hidden=64 --no-results   # dry run
+    python benchmarks/unlearn_gpu.py --extra-lr 1e-4 ...   # then unlearn the same two models again at each
+                                                           # extra lr (an lr sensitivity table)
 
 Extra ``key=value`` arguments are config overrides. The run folder (models included) goes to --out.
 """
@@ -24,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "unlearn" / "tofu_gpu.yaml")
 
 
-def run(config: str, overrides: list[str], out: str) -> dict:
+def run(config: str, overrides: list[str], out: str, extra_lr: list[float] = ()) -> dict:
     import torch
 
     from modelworks.config import load_config
@@ -39,6 +41,12 @@ def run(config: str, overrides: list[str], out: str) -> dict:
     t0 = time.perf_counter()
     _, res = run_experiment(cfg, list(cfg.unlearn.methods), out=out, job="unlearn-gpu")
     wall = time.perf_counter() - t0
+    sweep = []
+    for lr in extra_lr:  # the same fine-tuned target and retain models, unlearned again at another lr
+        again = [*overrides, f"model.target={out}/target_model", f"model.retain={out}/retain_model", f"unlearn.lr={lr}"]
+        _, res_lr = run_experiment(load_config(UnlearnConfig, config, again), list(cfg.unlearn.methods),
+                                   out=f"{out}-lr{lr:g}", job="unlearn-gpu")
+        sweep += [{"lr": lr, **{k: m[k] for k in m if k not in ("over_steps", "probe")}} for m in res_lr["methods"]]
     tr = res["training"]
     gpu = torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else platform.machine() + " CPU"
     return {
@@ -56,11 +64,13 @@ def run(config: str, overrides: list[str], out: str) -> dict:
         "warning": tr.get("warning"),
         "target": res["target"], "retain": res["retain"],
         "methods": [{k: m[k] for k in m if k not in ("over_steps", "probe")} for m in res["methods"]],
+        "unlearn_lr": cfg.unlearn.lr, "lr_sweep": sweep,
     }
 
 
 def write_results(r: dict) -> None:
     from modelworks.report import markdown_table, update_results_section
+    from modelworks.unlearn.tables import dominated_by
 
     keys = ("forget_quality", "ks_statistic", "model_utility", "forget_rouge", "retain_rouge")
 
@@ -75,7 +85,8 @@ def write_results(r: dict) -> None:
     ft = r["finetune"]
     reached = "; ".join(f"{k}: {v['epochs']} epochs, check ROUGE-L {v['rouge_trace'][-1]['rougeL']:.3f}"
                         for k, v in ft.items() if v["rouge_trace"])
-    argv = " ".join(["python benchmarks/unlearn_gpu.py", *r["overrides"]])
+    lrs = sorted({m["lr"] for m in r.get("lr_sweep", [])})
+    argv = " ".join(["python benchmarks/unlearn_gpu.py", *r["overrides"], *(["--extra-lr", *map("{:g}".format, lrs)] if lrs else [])])
     def sec(x):
         return None if x is None else f"{x:.1f}"
 
@@ -91,7 +102,8 @@ def write_results(r: dict) -> None:
     verdict = ""
     if meow and target_mu:
         verdict = (f"MEOW: forget quality {meow['forget_quality']:.3g} (target >= 0.05), model utility "
-                   f"{meow['model_utility'] / target_mu:.2f}x the fine-tuned model's (target >= 0.9x).")
+                   f"{meow['model_utility'] / target_mu:.2f}x the fine-tuned model's (target >= 0.9x); dominated "
+                   f"(higher or equal forget quality and model utility) by: {', '.join(dominated_by(r)) or 'none'}.")
     md = [
         f"## unlearn on GPU ({r['device']}): a {r['model']['params'] / 1e6:.0f}M Llama on TOFU {d['forget_split']}, "
         + " vs ".join(m["method"].upper() for m in r["methods"]), "",
@@ -109,6 +121,14 @@ def write_results(r: dict) -> None:
         "Wall-clock per stage:", "",
         times,
     ]
+    if r.get("lr_sweep"):
+        md += ["", f"Unlearning lr sensitivity (the same two fine-tuned models, unlearned again; `--extra-lr`; the "
+               f"rows above use lr {r['unlearn_lr']:g}, the fine-tuning lr):", "",
+               markdown_table(["lr", "method", "forget quality", "KS D", "model utility", "MU / target's",
+                               "forget ROUGE-L", "retain ROUGE-L"],
+                              [[m["lr"], m["method"], m["forget_quality"], m["ks_statistic"], m["model_utility"],
+                                m["model_utility"] / target_mu if target_mu else None, m["forget_rouge"], m["retain_rouge"]]
+                               for m in r["lr_sweep"]])]
     update_results_section("unlearn-gpu", "\n".join(md))
 
 
@@ -119,12 +139,13 @@ def main() -> int:
     ap.add_argument("--json-out", default=None)
     ap.add_argument("--no-results", action="store_true")
     ap.add_argument("--from-json", default=None)
+    ap.add_argument("--extra-lr", type=float, nargs="*", default=[], help="also unlearn the same models at these lrs")
     args, overrides = ap.parse_known_args()
     if args.from_json:
         write_results(json.loads(Path(args.from_json).read_text()))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        r = run(args.config, overrides, args.out or str(Path(tmp) / "run"))
+        r = run(args.config, overrides, args.out or str(Path(tmp) / "run"), args.extra_lr)
     text = json.dumps(r, indent=1)
     print(text)
     if args.json_out:

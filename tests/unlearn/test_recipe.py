@@ -49,6 +49,9 @@ def test_compare_writes_results_report_and_plots(compare_run):
               if str(r.get("stage", "")).startswith(("finetune", "unlearn"))]
     times = [r["elapsed_s"] for r in staged]
     assert staged and times == sorted(times) and times[-1] > 0
+    evals = {r["model"]: r for r in read_metrics(run.path("metrics.jsonl")) if r.get("stage") == "eval"}
+    assert {"target", "retain", "meow", "npo", "gd"} <= set(evals)
+    assert evals["meow"]["forget_quality"] == saved["methods"][0]["forget_quality"]
     report = run.path("report.md").read_text()
     assert "| meow |" in report and "GradDiff" in report and "open-unlearning" in report
     inv = json.loads(run.path("inverted_facts.json").read_text())

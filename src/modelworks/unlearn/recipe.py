@@ -191,7 +191,11 @@ def _evaluate(model, tok, data, template, cfg, name: str, run, retain_log=None) 
 
     log = eval_log(model, tok, data["eval"], template, cfg.data.eval_size, max_length=cfg.finetune.max_length)
     atomic_write_json(run.path(f"eval/{name}.json"), log)
-    return log, tofu_metrics(log, retain_log)
+    metrics = tofu_metrics(log, retain_log)
+    # one row per evaluated model, so a run cut short keeps the TOFU numbers it has already measured
+    run.log(stage="eval", model=name, **{k: v for k, v in metrics.items() if isinstance(v, int | float)},
+            elapsed_s=run.elapsed())
+    return log, metrics
 
 
 def _inverted_targets(cfg, data, target, tok, template, run) -> list[list[str]]:
