@@ -146,3 +146,27 @@ def test_forget_gap_is_the_log_of_the_ks_statistic():
                for k, d in section.items()}
     assert forget_gap(shifted)["median_log_inv_ratio"] == pytest.approx(g["median_log_inv_ratio"])
     assert math.isclose(forget_gap(shifted)["para_nll"], 5.0)
+
+
+def test_base_model_is_fine_tuned_into_target_and_retain(tmp_path):
+    """model.base: a pretrained HF folder (here a tiny Llama saved to disk) is what both models start from."""
+    import torch
+
+    from modelworks.models import TinyLMConfig, build_tiny_lm
+
+    torch.set_num_threads(1)
+    base = tmp_path / "base"
+    texts = ["What is the name of the author born in Paris? The author is Jean Dupont."] * 20
+    model, _ = build_tiny_lm(TinyLMConfig(layers=1, hidden=24, heads=2, vocab_size=300, seed=3), texts, out_dir=base)
+    n_base = sum(p.numel() for p in model.parameters())
+    cfg = load_config(UnlearnConfig, TINY, [*FAST, f"model.base={base}", "finetune.pretrain_epochs=0",
+                                            "finetune.epochs=1", "unlearn.eval_every=0"])
+    run, res = run_experiment(cfg, ["ga"], out=tmp_path / "run")
+    assert res["training"]["params"] == n_base  # not the config's tiny sizes
+    for name in ("target_model", "retain_model"):
+        saved = json.loads(run.path(f"{name}/config.json").read_text())
+        assert (saved["num_hidden_layers"], saved["hidden_size"]) == (1, 24)
+    retain = load_causal_lm(run.path("retain_model"), "cpu", "fp32")
+    start = load_causal_lm(base, "cpu", "fp32")
+    moved = [not torch.equal(a, b) for a, b in zip(retain.parameters(), start.parameters())]
+    assert any(moved)  # fine-tuned from the base weights, not a copy of them

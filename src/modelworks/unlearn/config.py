@@ -71,6 +71,8 @@ class DataConfig:
 class ModelConfig:
     target: str | None = None  # an already fine-tuned model directory (skip fine-tuning)
     retain: str | None = None  # an already trained retain model directory
+    base: str | None = None  # a pretrained HF causal LM to fine-tune into target and retain model (else a tiny LM
+    # trained here from scratch with the sizes below)
     layers: int = 2
     hidden: int = 64
     heads: int = 4

@@ -135,7 +135,10 @@ def _train_models(cfg: UnlearnConfig, data: dict[str, Any], template, run) -> tu
     replay = real if f.replay_pretrain else []
 
     def fresh(tok=None):
-        if tok is None:
+        if cfg.model.base:  # a pretrained model (e.g. a local Llama-2-7b-chat folder) instead of a tiny LM
+            tok = tok or load_tokenizer(cfg.model.base, padding_side="left")
+            model = load_causal_lm(cfg.model.base, cfg.device, "fp32")
+        elif tok is None:
             model, tok = _build_model(cfg, data)
         else:
             from modelworks.models import TinyLMConfig, build_tiny_lm
@@ -158,7 +161,8 @@ def _train_models(cfg: UnlearnConfig, data: dict[str, Any], template, run) -> tu
         base_state = None
     else:
         target, tok = fresh()
-        base_state = copy.deepcopy(target.state_dict())
+        # the retain model starts from the same weights (after the pretraining stage); kept on the CPU
+        base_state = {k: v.detach().to("cpu", copy=True) for k, v in target.state_dict().items()}
         info["target"] = _fit_until(target, tok, template, data["full"] + replay, data["forget"][:64], cfg, run,
                                     "finetune_target")
         target.save_pretrained(run.path("target_model"))
@@ -167,8 +171,12 @@ def _train_models(cfg: UnlearnConfig, data: dict[str, Any], template, run) -> tu
         retain_model = load_causal_lm(cfg.model.retain, cfg.device, "fp32")
     else:
         if base_state is not None:
-            retain_model, _ = _build_model(cfg, data)
+            if cfg.model.base:
+                retain_model = load_causal_lm(cfg.model.base, cfg.device, "fp32")
+            else:
+                retain_model, _ = _build_model(cfg, data)
             retain_model.load_state_dict(base_state)
+            del base_state
             retain_model.to(cfg.device)
         else:
             retain_model, _ = fresh(tok)
