@@ -7,6 +7,7 @@ from typing import Literal
 import pytest
 
 from modelworks.config import (
+    check_numbers,
     CONFIG_FILES,
     CONFIG_KINDS,
     config_class,
@@ -142,3 +143,32 @@ def test_every_shipped_config_loads(path):
         pytest.skip("data or template file below a config folder, not a config")
     cfg = load_config(config_class(path), path)
     assert cfg is not None
+
+
+@dataclass
+class _Counts:
+    epochs: int = 1
+    lr: float = 0.1
+    decay: float = 0.0
+    vocab: int = 8
+    limit: int | None = None
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"epochs": 0}, "key 'epochs' must be >= 1, got 0"),
+    ({"lr": 0.0}, "key 'lr' must be > 0, got 0.0"),
+    ({"lr": float("nan")}, "key 'lr' must be a finite number, got nan"),
+    ({"decay": -0.5}, "key 'decay' must be >= 0, got -0.5"),
+    ({"decay": float("inf")}, "key 'decay' must be a finite number, got inf"),
+    ({"vocab": 7}, "key 'vocab' must be >= 8, got 7"),
+    ({"limit": 0}, "key 'limit' must be >= 1, got 0"),
+])
+def test_check_numbers_names_the_key_and_the_rule(values, message):
+    cfg = _Counts(**values)
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        check_numbers(cfg, at_least_1=("epochs", "limit"), at_least_0=("decay",), positive=("lr",), at_least={8: ("vocab",)})
+
+
+def test_check_numbers_accepts_bounds_and_unset_optional_keys():
+    check_numbers(_Counts(), at_least_1=("epochs", "limit"), at_least_0=("decay",), positive=("lr",),
+                  at_least={8: ("vocab",)})  # limit None: an optional key left unset

@@ -59,14 +59,24 @@ __all__ = [
 
 
 def check_numbers(cfg: object, at_least_1: tuple[str, ...] = (), at_least_0: tuple[str, ...] = (),
-                  positive: tuple[str, ...] = ()) -> None:
-    """Range checks for a config's counts and rates, as one-line :class:`ConfigError`s naming the key."""
-    for keys, ok, rule in ((at_least_1, lambda v: v >= 1, ">= 1"), (at_least_0, lambda v: v >= 0, ">= 0"),
-                           (positive, lambda v: v > 0, "> 0")):
+                  positive: tuple[str, ...] = (), at_least: dict[float, tuple[str, ...]] | None = None) -> None:
+    """Range checks for a config's counts and rates, as one-line :class:`ConfigError`s naming the key.
+
+    Every named key must hold a finite number (NaN and infinity are refused) that is >= 1, >= 0, > 0, or
+    >= the given minimum (``at_least={8: ("vocab_size",)}``); a key left at None (optional) is not checked.
+    The one place for these checks: dataclass configs call it from ``__post_init__``.
+    """
+    rules = [(at_least_1, 1, ">="), (at_least_0, 0, ">="), (positive, 0, ">")]
+    rules += [(keys, bound, ">=") for bound, keys in (at_least or {}).items()]
+    for keys, bound, op in rules:
         for key in keys:
             value = getattr(cfg, key)
-            if not ok(value):
-                raise ConfigError(f"key '{key}' must be {rule}, got {value}")
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                raise ConfigError(f"key '{key}' must be a finite number, got {value}")
+            if value < bound or (op == ">" and value == bound):
+                raise ConfigError(f"key '{key}' must be {op} {bound:g}, got {value}")
 
 
 class _DuplicateKey(Exception):

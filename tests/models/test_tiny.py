@@ -34,7 +34,7 @@ def test_same_seed_same_weights(tmp_path):
 def test_invalid_shapes_are_rejected():
     with pytest.raises(ConfigError, match="divisible"):
         TinyLMConfig(hidden=65, heads=4)
-    with pytest.raises(ConfigError, match="'layers' must be positive"):
+    with pytest.raises(ConfigError, match="'layers' must be >= 1, got 0"):
         TinyLMConfig(layers=0)
 
 

@@ -140,12 +140,12 @@ TINY = Path(__file__).resolve().parents[2] / "configs" / "tkg" / "tiny_synthetic
 
 @pytest.mark.parametrize("override,needle", [
     ("data.path=NOPE", "key 'data.path' is set together with 'synthetic'"),
-    ("ablations=[{name: x, history: -1}]", "key 'ablations[0].history' must be positive"),
+    ("ablations=[{name: x, history: -1}]", "key 'ablations[0].history' must be >= 1, got -1"),
     ("ablations=[{name: x}, {name: y, reverse: sideways}]", "key 'ablations[1].reverse'"),
     ("rule_history=-5", "key 'rule_history' must be >= 0"),
-    ("rule_prior.history=-1", "key 'rule_prior.history' must be positive"),
-    ("train.max_minutes=-1", "key 'train.max_minutes' must be a positive number"),
-    ("train.max_minutes=0", "key 'train.max_minutes' must be a positive number"),
+    ("rule_prior.history=-1", "key 'rule_prior.history' must be >= 1, got -1"),
+    ("train.max_minutes=-1", "key 'train.max_minutes' must be > 0, got -1"),
+    ("train.max_minutes=0", "key 'train.max_minutes' must be > 0, got 0"),
     ("train.max_examples_per_epoch=-1", "key 'train.max_examples_per_epoch' must be >= 0"),
     ("ablation_train={max_minutes: -1}", "key 'ablation_train.max_minutes'"),
 ])

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelworks.config import check_numbers
-from modelworks.errors import ConfigError, UserError
+from modelworks.errors import UserError
 
 __all__ = ["EscRunConfig", "run_esc", "read_dialogues", "DialogueRecord"]
 
@@ -55,16 +55,8 @@ class EscRunConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.rounds < 1:
-            raise ConfigError(f"key 'rounds' must be >= 1, got {self.rounds}")
-        if self.concurrency < 1:
-            raise ConfigError(f"key 'concurrency' must be >= 1, got {self.concurrency}")
-        if self.max_retries < 0:
-            raise ConfigError(f"key 'max_retries' must be >= 0, got {self.max_retries}")
-        if self.n is not None and self.n < 1:
-            raise ConfigError(f"key 'n' must be >= 1, got {self.n}")
-        check_numbers(self, at_least_1=("agent_max_tokens", "model_max_tokens"),
-                      at_least_0=("retry_wait", "agent_temperature", "model_temperature"))
+        check_numbers(self, at_least_1=("rounds", "concurrency", "n", "agent_max_tokens", "model_max_tokens"),
+                      at_least_0=("max_retries", "retry_wait", "agent_temperature", "model_temperature"))
 
 
 # settings a resumed run may change: how it connects and how hard it retries, not what it asks

@@ -70,11 +70,10 @@ class BuildConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from modelworks.config import check_numbers
         from modelworks.errors import ConfigError
 
-        for key in ("noise_pairs", "swap_pairs", "hallucination"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
+        check_numbers(self, at_least_0=("noise_pairs", "swap_pairs", "hallucination"), at_least={32: ("image_size",)})
         if self.noise_kind not in ("gaussian", "salt-and-pepper"):
             raise ConfigError(f"key 'noise_kind' must be gaussian or salt-and-pepper, got '{self.noise_kind}'")
         if self.noise_sigma <= 0:
@@ -82,8 +81,6 @@ class BuildConfig:
                               f"got {self.noise_sigma}")
         if not 0.0 <= self.noise_amount <= 1.0:
             raise ConfigError(f"key 'noise_amount' must be in [0, 1], got {self.noise_amount}")
-        if self.image_size < 32:
-            raise ConfigError(f"key 'image_size' must be >= 32, got {self.image_size}")
 
 
 def read_requests(path: str | Path) -> list[dict[str, str]]:

@@ -66,18 +66,15 @@ class HarmJudgeConfig:
             raise ConfigError(f"key 'feature_groups' has unknown group '{bad[0]}'; allowed: {', '.join(FEATURE_GROUPS)}")
         if len(set(self.feature_groups)) != len(self.feature_groups):
             raise ConfigError("key 'feature_groups' names a group twice")
-        check_numbers(self, at_least_1=("epochs", "batch_size"), positive=("lr", "head_lr"))
+        check_numbers(self, at_least_1=("epochs", "batch_size", "max_segments", "chunks"), at_least_0=("frozen_layers",),
+                      positive=("lr", "head_lr", "C"))
         if self.classifier not in ("logreg", "gbdt"):
             raise ConfigError(f"key 'classifier' must be logreg or gbdt, got '{self.classifier}'")
-        if self.max_segments < 1 or self.chunks < 1:
-            raise ConfigError("keys 'chunks' and 'max_segments' must be >= 1")
-        if any(c <= 0 for c in [self.C, *self.C_grid]):
-            raise ConfigError("keys 'C' and 'C_grid' must be > 0")
+        if any(not c > 0 for c in self.C_grid):
+            raise ConfigError(f"key 'C_grid' must hold numbers > 0, got {self.C_grid}")
         if self.head != "features" and (self.behaviour_tokens < 1 or self.max_length < self.behaviour_tokens + 4):
             raise ConfigError(f"key 'max_length' ({self.max_length}) must leave room for 'behaviour_tokens' "
                               f"({self.behaviour_tokens}) + 3 special tokens + the generation")
-        if self.frozen_layers < 0:
-            raise ConfigError(f"key 'frozen_layers' must be >= 0, got {self.frozen_layers}")
 
 
 

@@ -46,11 +46,7 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError(f"key 'concurrency' must be >= 1, got {self.concurrency}")
-        if self.retries < 0:
-            raise ConfigError(f"key 'retries' must be >= 0, got {self.retries}")
-        check_numbers(self, at_least_1=("max_tokens",), at_least_0=("temperature",))
+        check_numbers(self, at_least_1=("concurrency", "max_tokens"), at_least_0=("retries", "temperature"))
         if self.language not in ("all", "en", "zh"):
             raise ConfigError(f"key 'language' must be one of all, en, zh, got '{self.language}'")
 

@@ -51,15 +51,13 @@ class AttackConfig:
     finetune_lr: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.budget < 1:
-            raise ConfigError("key 'budget' must be >= 1")
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"key 'arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.arch}'")
         if not self.queries:
             raise ConfigError("key 'queries' needs at least one data reference")
         if self.finetune_epochs > 0 and not self.finetune_data:
             raise ConfigError("key 'finetune_data' is needed when finetune_epochs > 0")
-        check_numbers(self, at_least_1=("epochs", "batch_size", "clusters", "adaptive_batch"),
+        check_numbers(self, at_least_1=("budget", "epochs", "batch_size", "clusters", "adaptive_batch"),
                       at_least_0=("finetune_epochs",), positive=("lr", "bandit_lr", "finetune_lr"))
 
 

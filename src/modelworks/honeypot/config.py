@@ -67,9 +67,7 @@ class IndependentConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"key 'arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.arch}'")
-        if self.count < 1:
-            raise ConfigError("key 'count' must be >= 1")
-        check_numbers(self, at_least_1=("epochs",), positive=("lr",))
+        check_numbers(self, at_least_1=("count", "epochs"), positive=("lr",))
 
 
 @dataclass

@@ -89,19 +89,13 @@ class HoneypotConfig:
     batch_size: int = 128
 
     def __post_init__(self) -> None:
-        if self.rounds < 1:
-            raise ConfigError("key 'rounds' must be >= 1")
-        check_numbers(self, at_least_1=("head_epochs", "shadow_epochs", "batch_size", "head_batch", "hidden",
+        check_numbers(self, at_least_1=("rounds", "head_epochs", "shadow_epochs", "batch_size", "head_batch", "hidden",
                                         "patch_size", "uap_steps"),
-                      at_least_0=("margin",), positive=("head_lr", "shadow_lr", "uap_alpha"))
+                      at_least_0=("margin", "lam", "bilevel_tilt"), positive=("head_lr", "shadow_lr", "uap_alpha"))
         if not 0 <= self.guard_confidence <= 1:
             raise ConfigError(f"key 'guard_confidence' (a probability) must be in [0, 1], got {self.guard_confidence}")
-        if self.lam < 0:
-            raise ConfigError("key 'lam' must be >= 0")
         if self.shadow_arch not in ARCHITECTURES:
             raise ConfigError(f"key 'shadow_arch' must be one of {', '.join(ARCHITECTURES)}, got '{self.shadow_arch}'")
-        if self.bilevel_tilt < 0:
-            raise ConfigError("key 'bilevel_tilt' must be >= 0")
         if self.bilevel_tilt > 0 and self.norm_labels != "soft":
             raise ConfigError("key 'bilevel_tilt' needs norm_labels: soft")
         if not 0 < self.detector_recall <= 1:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>"]
@@ -36,16 +37,13 @@ class TinyLMConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("layers", "hidden", "heads", "vocab_size", "max_positions"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
+        check_numbers(self, at_least_1=("layers", "hidden", "heads", "max_positions"),
+                      at_least={2 * len(SPECIAL_TOKENS): ("vocab_size",)})
         if self.hidden % self.heads:
             raise ConfigError(f"key 'hidden' ({self.hidden}) must be divisible by 'heads' ({self.heads})")
         kv = self.kv_heads or self.heads
         if self.heads % kv:
             raise ConfigError(f"key 'heads' ({self.heads}) must be divisible by 'kv_heads' ({kv})")
-        if self.vocab_size < 2 * len(SPECIAL_TOKENS):
-            raise ConfigError(f"key 'vocab_size' must be at least {2 * len(SPECIAL_TOKENS)}")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, extra_tokens: Iterable[str] = ()):

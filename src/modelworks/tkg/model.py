@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.examples import Examples
 from modelworks.tkg.history import REVERSE_STYLES, FactTable
@@ -63,12 +64,8 @@ class EventGeneratorConfig:
     graph_window: int = 0  # > 0: also 1-hop / 2-hop counts in the snapshot of the last W time steps (graph_features)
 
     def __post_init__(self) -> None:
-        for key in ("activity_window", "history_features", "graph_window"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
-        for key in ("dim", "layers", "heads", "history"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
+        check_numbers(self, at_least_1=("dim", "layers", "heads", "history"),
+                      at_least_0=("activity_window", "history_features", "graph_window"))
         if self.dim % self.heads:
             raise ConfigError(f"key 'dim' ({self.dim}) must be divisible by 'heads' ({self.heads})")
         if self.reverse not in REVERSE_STYLES:
@@ -96,16 +93,9 @@ class TrainSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "threads"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
-        for key in ("lr", "max_minutes"):  # max_minutes becomes a step budget; 0 would still run one step
-            if not (math.isfinite(getattr(self, key)) and getattr(self, key) > 0):
-                raise ConfigError(f"key '{key}' must be a positive number, got {getattr(self, key)}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ConfigError(f"key 'weight_decay' must be >= 0, got {self.weight_decay}")
-        if self.max_examples_per_epoch < 0:
-            raise ConfigError(f"key 'max_examples_per_epoch' must be >= 0 (0 = all), got {self.max_examples_per_epoch}")
+        # max_minutes becomes a step budget, and 0 would still run one step: it must be > 0
+        check_numbers(self, at_least_1=("epochs", "batch_size", "threads"), positive=("lr", "max_minutes"),
+                      at_least_0=("weight_decay", "max_examples_per_epoch"))
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"key 'label_smoothing' must be in [0, 1), got {self.label_smoothing}")
 

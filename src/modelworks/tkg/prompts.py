@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.datasets import TKGDataset
 from modelworks.tkg.history import REVERSE_STYLES, FactTable, chain, walk
@@ -54,8 +55,7 @@ class PromptConfig:
             raise ConfigError(f"key 'reverse' must be one of {', '.join(REVERSE_STYLES)}, got {self.reverse!r}")
         if self.time_format not in ("index", "raw"):
             raise ConfigError(f"key 'time_format' must be 'index' or 'raw', got {self.time_format!r}")
-        if self.history <= 0:
-            raise ConfigError(f"key 'history' must be positive, got {self.history}")
+        check_numbers(self, at_least_1=("history",))
 
     def template(self) -> str:
         if not self.template_file:

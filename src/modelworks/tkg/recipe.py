@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.model import EventGeneratorConfig, TrainSettings
 from modelworks.tkg.rule_prior import RulePriorConfig
@@ -86,10 +87,7 @@ class TKGRunConfig:
         for r in self.rules:
             if r not in RULES:
                 raise ConfigError(f"key 'rules' has unknown rule {r!r}; choose from {', '.join(RULES)}")
-        if self.topk < 10:
-            raise ConfigError(f"key 'topk' must be >= 10, got {self.topk}")
-        if self.rule_history < 0:
-            raise ConfigError(f"key 'rule_history' must be >= 0 (0 = unlimited), got {self.rule_history}")
+        check_numbers(self, at_least_0=("rule_history",), at_least={10: ("topk",)})  # rule_history 0 = unlimited
         for i, a in enumerate(self.ablations):
             try:  # validates the combination; errors name the ablation's own key
                 EventGeneratorConfig(**{**self.model.__dict__, **_changes(a)})

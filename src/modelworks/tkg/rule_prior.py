@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 from modelworks.tkg.datasets import TKGDataset
 from modelworks.tkg.history import FactTable, relation_prime, walk
@@ -50,8 +51,7 @@ class RulePriorConfig:
                               f"got {len(self.weights)}")
         if any(w < 0 for w in self.weights):
             raise ConfigError(f"key 'weights' must be non-negative, got {self.weights}")
-        if self.history <= 0:
-            raise ConfigError(f"key 'history' must be positive, got {self.history}")
+        check_numbers(self, at_least_1=("history",))
         if not self.grid or any(w < 0 for w in self.grid):
             raise ConfigError(f"key 'grid' must be non-empty and non-negative, got {self.grid}")
 

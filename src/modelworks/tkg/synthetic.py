@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 from modelworks.runs import atomic_write_text
 
@@ -40,11 +41,7 @@ class SyntheticConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("entities", "relations", "timestamps", "streams", "time_step"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
-        if self.entities < 4:
-            raise ConfigError(f"key 'entities' must be at least 4, got {self.entities}")
+        check_numbers(self, at_least_1=("relations", "timestamps", "streams", "time_step"), at_least={4: ("entities",)})
         for key in ("periodic_share", "fire", "switch", "noise", "valid_fraction", "test_fraction"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"key '{key}' must be in [0, 1], got {getattr(self, key)}")

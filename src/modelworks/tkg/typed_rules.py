@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError, UserError
 from modelworks.tkg.history import FactTable, HistoryIndex, relation_prime, walk
 
@@ -51,10 +52,7 @@ class TypedRulesConfig:
                                                               [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]])
 
     def __post_init__(self) -> None:
-        if self.history <= 0 or self.hop <= 0:
-            raise ConfigError(f"keys 'history' and 'hop' must be positive, got {self.history} and {self.hop}")
-        if self.shrink < 0:
-            raise ConfigError(f"key 'shrink' must be >= 0, got {self.shrink}")
+        check_numbers(self, at_least_1=("history", "hop"), at_least_0=("shrink",))
         if len(self.weights) != len(TYPED_FEATURES) or any(w < 0 for w in self.weights):
             raise ConfigError(f"key 'weights' needs {len(TYPED_FEATURES)} non-negative numbers (length 1, length 2), "
                               f"got {self.weights}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 
 __all__ = ["TrainConfig", "PeftSpec", "ParallelPlan", "parse_parallel", "OPTIMIZERS", "FUSED_OPTIMIZERS"]
@@ -46,10 +47,7 @@ class PeftSpec:
     merge: bool = False  # lora: also save the merged full model at the end
 
     def __post_init__(self) -> None:
-        if self.r <= 0:
-            raise ConfigError(f"key 'r' must be positive, got {self.r}")
-        if self.num_virtual_tokens <= 0:
-            raise ConfigError(f"key 'num_virtual_tokens' must be positive, got {self.num_virtual_tokens}")
+        check_numbers(self, at_least_1=("r", "num_virtual_tokens"))
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"key 'dropout' must be in [0, 1), got {self.dropout}")
         if self.merge and self.method != "lora":
@@ -177,17 +175,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"key 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for key in ("max_len", "batch_size", "grad_accum", "pp_microbatches", "log_every", "keep_checkpoints"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
-        for key in ("max_steps", "warmup_steps", "eval_every", "save_every"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):  # NaN passes a plain `lr <= 0`
-            raise ConfigError(f"key 'lr' must be a positive number, got {self.lr}")
-        for key in ("weight_decay", "max_grad_norm"):
-            if not (math.isfinite(getattr(self, key)) and getattr(self, key) >= 0):
-                raise ConfigError(f"key '{key}' must be >= 0, got {getattr(self, key)}")
+        check_numbers(self, at_least_1=("max_len", "batch_size", "grad_accum", "pp_microbatches", "log_every",
+                                        "keep_checkpoints"),
+                      at_least_0=("max_steps", "warmup_steps", "eval_every", "save_every", "weight_decay",
+                                  "max_grad_norm"), positive=("lr",))
         if not 0.0 <= self.min_lr_ratio < 1.0:
             raise ConfigError(f"key 'min_lr_ratio' must be in [0, 1), got {self.min_lr_ratio}")
         if self.max_steps == 0 and not (math.isfinite(self.epochs) and self.epochs > 0):

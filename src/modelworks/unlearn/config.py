@@ -7,25 +7,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from modelworks.config import check_numbers
 from modelworks.errors import ConfigError
 
 __all__ = ["DataConfig", "ModelConfig", "FinetuneConfig", "InvertConfig", "MemoConfig", "UnlearnStageConfig",
            "TemplateConfig", "UnlearnConfig"]
-
-
-def _at_least(cfg: object, minimum: int, *keys: str) -> None:
-    for key in keys:
-        value = getattr(cfg, key)
-        if value is not None and value < minimum:
-            raise ConfigError(f"key '{key}' must be at least {minimum}, got {value}")
-
-
-def _finite(cfg: object, *keys: str, positive: bool = False) -> None:
-    """Each key is a finite number (NaN and inf rejected), > 0 with ``positive`` else >= 0."""
-    for key in keys:
-        value = getattr(cfg, key)
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise ConfigError(f"key '{key}' must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
 
 
 @dataclass
@@ -43,15 +29,14 @@ class DataConfig:
         name = self.forget_split
         if not (name.startswith("forget") and name[6:].isdigit()):
             raise ConfigError(f"key 'forget_split' must look like forgetNN (forget01, forget05, forget10), got {name!r}")
-        _at_least(self, 1, "eval_size", "max_retain_authors", "author_size", "retain_eval_size")
+        check_numbers(self, at_least_1=("eval_size", "max_retain_authors", "author_size", "retain_eval_size"))
         if self.source == "generated":
             self._check_generated(name)
 
     def _check_generated(self, name: str) -> None:
         from modelworks.unlearn.tofu_generator import _TEMPLATES, forget_percentages
 
-        _at_least(self, 2, "n_authors")
-        _at_least(self, 1, "questions_per_author")
+        check_numbers(self, at_least_1=("questions_per_author",), at_least={2: ("n_authors",)})
         if self.questions_per_author > len(_TEMPLATES):
             raise ConfigError(f"key 'questions_per_author' must be at most {len(_TEMPLATES)} with source 'generated', "
                               f"got {self.questions_per_author}")
@@ -80,8 +65,7 @@ class ModelConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:  # the same checks as models.TinyLMConfig, at load time
-        _at_least(self, 1, "layers", "hidden", "heads")
-        _at_least(self, 8, "vocab_size")
+        check_numbers(self, at_least_1=("layers", "hidden", "heads"), at_least={8: ("vocab_size",)})
         if self.hidden % self.heads:
             raise ConfigError(f"key 'hidden' ({self.hidden}) must be divisible by 'heads' ({self.heads})")
 
@@ -98,11 +82,9 @@ class FinetuneConfig:
     max_length: int = 160
 
     def __post_init__(self) -> None:
-        _at_least(self, 0, "pretrain_epochs")
-        _at_least(self, 1, "epochs", "batch_size", "check_every")
-        _at_least(self, 2, "max_length")  # a prompt token and an answer token
-        _finite(self, "lr", positive=True)
-        _finite(self, "target_rouge")
+        # max_length: a prompt token and an answer token at least
+        check_numbers(self, at_least_1=("epochs", "batch_size", "check_every"),
+                      at_least_0=("pretrain_epochs", "target_rouge"), positive=("lr",), at_least={2: ("max_length",)})
 
 
 @dataclass
@@ -119,7 +101,7 @@ class InvertConfig:
     def __post_init__(self) -> None:
         if self.source == "meow_file" and not self.file:
             raise ConfigError("key 'file' is required when invert.source is meow_file")
-        _at_least(self, 1, "n", "k")
+        check_numbers(self, at_least_1=("n", "k"))
 
 
 @dataclass
@@ -131,7 +113,7 @@ class MemoConfig:
     use_template: bool = True  # prompt with the QA template (our models know only that layout)
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "step", "max_new_tokens", "batch_size")
+        check_numbers(self, at_least_1=("step", "max_new_tokens", "batch_size"))
 
 
 @dataclass
@@ -168,10 +150,9 @@ class UnlearnStageConfig:
 
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"key 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        _finite(self, "epochs", "lr", "beta", positive=True)
-        _finite(self, "weight_decay", "warmup_epochs", "forget_weight", "retain_weight")
-        _at_least(self, 1, "batch_size")
-        _at_least(self, 0, "eval_every", "probe_every")
+        check_numbers(self, at_least_1=("batch_size",), positive=("epochs", "lr", "beta"),
+                      at_least_0=("weight_decay", "warmup_epochs", "forget_weight", "retain_weight", "eval_every",
+                                  "probe_every"))
 
 
 @dataclass
@@ -196,7 +177,7 @@ class UnlearnConfig:
     template: TemplateConfig = field(default_factory=TemplateConfig)
 
     def __post_init__(self) -> None:
-        _at_least(self, 0, "threads")
+        check_numbers(self, at_least_0=("threads",))
         if self.precision == "bf16" and self.unlearn.engine == "train":
             # the train engine's bf16 casts the weights themselves; this recipe's bf16 is autocast only
             raise ConfigError("key 'precision': bf16 (autocast) applies to unlearn.engine loop; with engine train "
