@@ -7,9 +7,9 @@ from typing import Literal
 import pytest
 
 from modelworks.config import (
-    check_numbers,
     CONFIG_FILES,
     CONFIG_KINDS,
+    check_numbers,
     config_class,
     dump_yaml,
     load_config,
