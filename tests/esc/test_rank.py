@@ -291,3 +291,60 @@ def test_esconv_reader_ids_and_errors(tmp_path):
         f.write_text(json.dumps({"dialog": [turn], "survey_score": survey}) + "\n")
         with pytest.raises(UserError, match=msg):
             load_esconv(f)
+
+
+def _esconv_rows(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        k = rng.randint(0, 4)
+        dialog = []
+        for j in range(3):
+            dialog += [{"text": "I lost my job and feel awful.", "speaker": "usr"},
+                       {"text": rng.choice(WARM) if j < k else rng.choice(COLD), "speaker": "sys"}]
+        survey = {"empathy": str(k + 1), "relevance": "4"} if i % 5 else {}
+        rows.append({"id": i, "dialog": dialog, "survey_score": {"seeker": survey, "supporter": {}}})
+    return rows
+
+
+def test_esconv_rating_prompt_and_parse(tmp_path):
+    from modelworks.esc.rank.lora import esconv_prompt, parse_rating
+
+    turns = [("seeker", "I feel alone."), ("supporter", "That sounds hard. {question} stays as typed.")]
+    text = esconv_prompt(turns, "empathy")
+    assert "Seeker: I feel alone.\n\nSupporter: That sounds hard. {question} stays as typed." in text
+    assert "understood and shared the seeker's feelings" in text and "{dialogue}" not in text
+    own = tmp_path / "official.txt"
+    own.write_bytes(b"Rate {question}:\n{dialogue}\nRating (1-5)? {other}\n")
+    assert esconv_prompt(turns[:1], "relevance", str(own)) == (
+        "Rate how relevant the supporter's replies were to what the seeker talked about:\n"
+        "Seeker: I feel alone.\nRating (1-5)? {other}\n")  # verbatim: only the two slots are filled
+    for reply, want in (("4", 4), ("I'd say 5.", 5), ("0 then 3", 3), ("9", -1), ("", -1), (None, -1)):
+        assert parse_rating(reply) == want, reply
+    with pytest.raises(UserError, match="rates empathy, relevance .* not 'intensity_drop'"):
+        esconv_prompt(turns, "intensity_drop")
+
+
+@pytest.mark.slow
+def test_lora_form_on_esconv_ratings(tmp_path, tiny_lm_dir, cli):
+    from modelworks.esc.rank.recipes import evaluate_scorer, train_on_esconv
+
+    data = write_jsonl(tmp_path / "esconv.jsonl", _esconv_rows(20))
+    info = train_on_esconv(data, ["empathy"], tmp_path / "lora", form="lora", base_model=str(tiny_lm_dir), epochs=10,
+                           lr=1e-2, max_length=160)
+    assert info["adapters"] == ["empathy"] and info["skipped_without_survey"] == {"empathy": 4}
+    h = info["history"]["empathy"]
+    assert h["last_loss"] < h["first_loss"]
+    assert (tmp_path / "lora" / "adapters" / "empathy" / "adapter_config.json").is_file()
+    res = evaluate_scorer(tmp_path / "lora", data, "empathy")
+    assert res["n"] == 16 and res["skipped"] == 4 and 0.0 <= res["acc"] <= res["acc_soft"] <= 1.0
+    assert res.get("invalid", 0) < 16  # the adapter answers with a rating 1-5
+    # the CLI: a template name that --data does not use, and --template with the light form
+    for extra, msg in ((["--form", "lora", "--template", "rank_prompt=x.txt"], "takes esconv_rating=FILE only"),
+                       (["--template", "esconv_rating=x.txt"], "--template applies to the LoRA form")):
+        r = cli("esc", "rank", "train", "--data", str(data), "--out", str(tmp_path / "s"), *extra)
+        assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = cli("esc", "rank", "train", "--data", str(data), "--target", "intensity_drop", "--form", "lora",
+            "--base-model", str(tiny_lm_dir), "--out", str(tmp_path / "s2"))
+    assert r.returncode == 2 and "not 'intensity_drop'" in r.stderr, r.stderr
+    assert not (tmp_path / "s2").exists()  # refused before anything is written

@@ -203,6 +203,9 @@ def rank_train_cmd(
     epochs: int = typer.Option(2, help="LoRA form: epochs."),
     lr: float = typer.Option(2e-4, help="LoRA form: learning rate."),
     max_length: int = typer.Option(1024, help="LoRA form: max tokens per example."),
+    template: list[str] = typer.Option([], help="LoRA form: NAME=FILE template, used verbatim: rank_prompt, "
+                                       "rubric.<dim> (--annotations) or esconv_rating (--data; slots {dialogue} "
+                                       "{question})."),
 ) -> None:
     """Train an ESC-RANK scorer on annotations or on ESConv survey ratings."""
     from modelworks.esc.rank.recipes import train_on_annotations, train_on_esconv
@@ -212,13 +215,21 @@ def rank_train_cmd(
         raise UserError("give exactly one of --annotations FILE (ESC dialogues) or --data FILE (ESConv)")
     check_not_run_dir(out, "a scorer")
     enc = str(encoder) if encoder else None
+    extra = {"base_model": str(base_model) if base_model else None, "epochs": epochs, "lr": lr,
+             "max_length": max_length} if form == "lora" else {}
+    templates = {k: str(v) for k, v in _kv(template, "--template").items()}
+    if templates and form != "lora":
+        raise UserError("--template applies to the LoRA form (--form lora)")
     if data is not None:
-        if form != "light":
-            raise UserError("--data (ESConv) trains the light form only; use --form light")
-        res = train_on_esconv(data, list(target) or ["empathy"], out, head=head, encoder_dir=enc)
+        other = sorted(set(templates) - {"esconv_rating"})
+        if other:
+            raise UserError(f"--template {other[0]}: with --data the LoRA form takes esconv_rating=FILE only")
+        if templates:
+            extra["template"] = templates["esconv_rating"]
+        res = train_on_esconv(data, list(target) or ["empathy"], out, head=head, encoder_dir=enc, form=form, **extra)
     else:
-        extra = {"base_model": str(base_model) if base_model else None, "epochs": epochs, "lr": lr,
-                 "max_length": max_length} if form == "lora" else {}
+        if templates:
+            extra["templates"] = templates
         res = train_on_annotations(annotations, out, form=form, head=head, encoder_dir=enc, **extra)
     typer.echo(json.dumps(res, ensure_ascii=False))
 

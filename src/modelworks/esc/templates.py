@@ -20,6 +20,10 @@ brace is left alone, so a rubric may contain ``{`` freely.
 | default_system  | (none)                          | ESC model's system prompt when it has none       |
 | rank_prompt     | {rubric} {dialogue} {dimension} | the ESC-RANK judge prompt                        |
 | rubric.<dim>    | (none)                          | rubric of one dimension (judge + annotation app) |
+
+``templates/esconv_rating.txt`` (one text, ESConv is English; slots ``{dialogue}`` ``{question}``) is the
+rating prompt of the LoRA scorer trained on ESConv surveys (:mod:`modelworks.esc.rank.lora`); replace it
+with ``esc rank train --data F --form lora --template esconv_rating=FILE``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,39 @@ import numpy as np
 
 from modelworks.errors import UserError
 
-__all__ = ["train_lora", "LoraScorer", "fit_adapter", "encode_example", "prompt_text"]
+__all__ = ["train_lora", "train_lora_esconv", "LoraScorer", "fit_adapter", "encode_example", "prompt_text",
+           "esconv_prompt", "parse_rating", "ESCONV_QUESTIONS"]
+
+# ESConv: what the seeker rated after the chat (1-5), as the question in the rating prompt (our wording).
+# intensity_drop (a difference of two ratings, -4..4) is not a single rating and has no adapter.
+ESCONV_QUESTIONS = {
+    "empathy": "how well the supporter understood and shared the seeker's feelings",
+    "relevance": "how relevant the supporter's replies were to what the seeker talked about",
+}
+_ESCONV_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "esconv_rating.txt"
+_SPEAKERS = {"seeker": "Seeker", "supporter": "Supporter"}
+
+
+def esconv_prompt(turns: Sequence[tuple[str, str]], target: str, template: str | None = None) -> str:
+    """The rating prompt for an ESConv conversation: our template (``esc/templates/esconv_rating.txt``, or
+    the file ``template`` used verbatim) with the slots {dialogue} and {question} filled."""
+    from modelworks.esc.templates import fill
+    from modelworks.jsonl import read_text
+
+    if target not in ESCONV_QUESTIONS:
+        raise UserError(f"the LoRA form rates {', '.join(ESCONV_QUESTIONS)} (1-5 seeker ratings), not '{target}'")
+    text = read_text(Path(template) if template else _ESCONV_TEMPLATE, "rating prompt template")
+    dialogue = "\n\n".join(f"{_SPEAKERS.get(role, role)}: {t}" for role, t in turns)
+    return fill(text, question=ESCONV_QUESTIONS[target], dialogue=dialogue)  # the dialogue last: its text stays as is
+
+
+def parse_rating(reply: str | None, low: int = 1, high: int = 5) -> int:
+    """The first digit in ``reply`` (by position) that lies in [low, high], else -1: "4" -> 4, "I'd say 5." -> 5,
+    "0 then 3" -> 3, "" -> -1."""
+    for ch in reply or "":
+        if ch.isdigit() and low <= int(ch) <= high:
+            return int(ch)
+    return -1
 
 
 def prompt_text(tokenizer, prompt: str) -> str:
@@ -156,6 +188,42 @@ def train_lora(items, out: str | Path, dims: Sequence[str], base_model: str | No
     return {"adapters": sorted(adapters), "history": history}
 
 
+def train_lora_esconv(convs, targets: Sequence[str], out: str | Path, base_model: str | None = None,
+                      epochs: int = 2, lr: float = 2e-4, batch_size: int = 4, max_length: int = 1024, r: int = 8,
+                      alpha: int = 16, template: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """One adapter per ESConv target on the conversations with a survey: the prompt
+    (:func:`esconv_prompt`) is answered with the seeker's rating as one digit."""
+    if not base_model:
+        raise UserError("the LoRA form needs --base-model DIR (a local HF causal LM)")
+    from modelworks.esc.rank.esconv import target_value
+    from modelworks.models import load_causal_lm, load_tokenizer
+    from modelworks.runs import atomic_write_json
+
+    for t in targets:
+        esconv_prompt([], t, template)  # unknown targets and an unreadable template fail before training
+    out = Path(out)
+    tok = load_tokenizer(base_model)
+    adapters, history = {}, {}
+    for target in targets:
+        rated = [(c, v) for c in convs if (v := target_value(c, target)) is not None]
+        if not rated:
+            raise UserError(f"no conversation has a post-chat survey for '{target}'")
+        examples = [(esconv_prompt(c.turns, target, template), str(int(round(v)))) for c, v in rated]
+        t0 = time.perf_counter()
+        model, losses = fit_adapter(load_causal_lm(base_model), tok, examples, out / "train" / target, r=r,
+                                    alpha=alpha, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
+                                    seed=seed)
+        model.save_pretrained(out / "adapters" / target)
+        adapters[target] = {"dimension": target, "language": "en", "examples": len(examples)}
+        history[target] = {"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses),
+                           "seconds": round(time.perf_counter() - t0, 2)}
+    atomic_write_json(out / "scorer.json", {
+        "form": "lora", "kind": "esconv", "base_model": str(Path(base_model).resolve()), "targets": list(targets),
+        "adapters": adapters, "template": str(Path(template).resolve()) if template else None,
+        "max_length": max_length, "history": history})
+    return {"adapters": sorted(adapters), "history": history}
+
+
 class LoraScorer:
     """Loads the base model once and switches adapters with PEFT ``set_adapter`` (as ESC-RANK does)."""
 
@@ -204,6 +272,14 @@ class LoraScorer:
             gen = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=4, do_sample=False,
                                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
         return tok.decode(gen[0, len(ids):], skip_special_tokens=True)
+
+    def score(self, conversations: Sequence[Sequence[tuple[str, str]]], target: str) -> np.ndarray:
+        """ESConv scorer: the parsed 1-5 rating per conversation (NaN where the reply held none)."""
+        if self.spec.get("kind") != "esconv":
+            raise UserError(f"{self.path} scores ESC-Eval dimensions: evaluate it on annotation data")
+        vals = [parse_rating(self.reply(esconv_prompt(turns, target, self.spec.get("template")), target))
+                for turns in conversations]
+        return np.array([np.nan if v < 0 else float(v) for v in vals])
 
     def score_dialogues(self, dialogues: Sequence[Sequence[str]], dims: Sequence[str],
                         languages: Sequence[str]) -> dict[str, np.ndarray]:

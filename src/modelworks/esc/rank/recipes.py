@@ -45,7 +45,7 @@ def _split_esconv_targets(targets: list[str]) -> list[str]:
 
 
 def train_on_esconv(data: str | Path, targets: list[str], out: str | Path, head: str = "ridge",
-                    encoder_dir: str | None = None) -> dict[str, Any]:
+                    encoder_dir: str | None = None, form: str = "light", **lora_options: Any) -> dict[str, Any]:
     check_out_path(out)  # before any training
     from modelworks.esc.rank.encoder import utterance_encoder
     from modelworks.esc.rank.esconv import load_esconv, target_value
@@ -55,6 +55,15 @@ def train_on_esconv(data: str | Path, targets: list[str], out: str | Path, head:
     targets = _split_esconv_targets(targets)
     t0 = time.perf_counter()
     convs = load_esconv(data)
+    if form == "lora":  # one adapter per target on a local causal LM, answering with the 1-5 rating
+        from modelworks.esc.rank.lora import train_lora_esconv
+
+        info = train_lora_esconv(convs, targets, out, **lora_options)
+        skipped = {t: sum(target_value(c, t) is None for c in convs) for t in targets}
+        return {"out": str(out), "conversations": len(convs), "skipped_without_survey": skipped, "form": "lora",
+                "seconds": round(time.perf_counter() - t0, 2), **info}
+    if form != "light":
+        raise UserError(f"unknown scorer form '{form}'; use light or lora")
     x = dialogue_features(utterance_encoder(encoder_dir), [c.turns for c in convs])
     labels = {t: [target_value(c, t) for c in convs] for t in targets}
     lows = [TARGET_RANGES[t][0] for t in targets]
@@ -130,8 +139,9 @@ def evaluate_scorer(scorer_dir: str | Path, data: str | Path, target: str | None
     if is_esconv_file(data):
         from modelworks.esc.rank.esconv import load_esconv, target_value
 
-        if not hasattr(scorer, "predict_features"):
-            raise UserError("an ESConv evaluation needs a light scorer trained with --data esconv")
+        if not hasattr(scorer, "predict_features") and scorer.spec.get("kind") != "esconv":
+            raise UserError(f"{scorer_dir} scores ESC-Eval dimensions: an ESConv evaluation needs a scorer trained "
+                            "with --data (ESConv)")
         target = target or scorer.targets[0]
         if target not in TARGET_RANGES:
             hint = (f" ({scorer_dir} scores ESC-Eval dimensions: evaluate it on annotation data)"
@@ -144,11 +154,15 @@ def evaluate_scorer(scorer_dir: str | Path, data: str | Path, target: str | None
         keep = [i for i, g in enumerate(gold) if g is not None]
         if not keep:
             raise UserError(f"{data}: no conversation has a post-chat survey for '{target}'")
-        pred = scorer.score([convs[i].turns for i in keep], target)
+        pred = np.asarray(scorer.score([convs[i].turns for i in keep], target), dtype=float)
         g = np.array([gold[i] for i in keep])
         lo, hi = TARGET_RANGES[target]
-        return {"target": target, "spearman": spearman(pred, g), "acc_soft": soft_accuracy(to_levels(pred, lo, hi), g),
-                "acc": exact_accuracy(to_levels(pred, lo, hi), g), "n": len(keep), "skipped": len(convs) - len(keep)}
+        invalid = np.isnan(pred)  # a LoRA reply without a rating: the lowest rank, and never a correct level
+        levels = np.where(invalid, lo - 99, to_levels(np.nan_to_num(pred, nan=lo), lo, hi))
+        res = {"target": target, "spearman": spearman(np.where(invalid, lo - 1, pred), g),
+               "acc_soft": soft_accuracy(levels, g), "acc": exact_accuracy(levels, g), "n": len(keep),
+               "skipped": len(convs) - len(keep)}
+        return {**res, "invalid": int(invalid.sum())} if invalid.any() else res
     from modelworks.esc.rank.annotations import HIGH, LOW, load_annotations
 
     items = load_annotations(data)
