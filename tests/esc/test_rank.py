@@ -308,18 +308,24 @@ def _esconv_rows(n: int, seed: int = 0) -> list[dict]:
 
 
 def test_esconv_rating_prompt_and_parse(tmp_path):
-    from modelworks.esc.rank.lora import esconv_prompt, parse_rating
+    from modelworks.esc.rank.lora import esconv_prompt, parse_rating, rating_template
 
     turns = [("seeker", "I feel alone."), ("supporter", "That sounds hard. {question} stays as typed.")]
     text = esconv_prompt(turns, "empathy")
     assert "Seeker: I feel alone.\n\nSupporter: That sounds hard. {question} stays as typed." in text
     assert "understood and shared the seeker's feelings" in text and "{dialogue}" not in text
     own = tmp_path / "official.txt"
-    own.write_bytes(b"Rate {question}:\n{dialogue}\nRating (1-5)? {other}\n")
-    assert esconv_prompt(turns[:1], "relevance", str(own)) == (
-        "Rate how relevant the supporter's replies were to what the seeker talked about:\n"
-        "Seeker: I feel alone.\nRating (1-5)? {other}\n")  # verbatim: only the two slots are filled
-    for reply, want in (("4", 4), ("I'd say 5.", 5), ("0 then 3", 3), ("9", -1), ("", -1), (None, -1)):
+    own.write_bytes(b"Rate {question}:\r\n{dialogue}\r\nRating (1-5)? {other}\n")
+    assert esconv_prompt(turns[:1], "relevance", rating_template(own)) == (
+        "Rate how relevant the supporter's replies were to what the seeker talked about:\r\n"
+        "Seeker: I feel alone.\r\nRating (1-5)? {other}\n")  # verbatim: only the two slots are filled
+    (tmp_path / "no_slot.txt").write_text("Rate {question}. Answer 1-5.")
+    with pytest.raises(UserError, match="no {dialogue} slot"):
+        rating_template(tmp_path / "no_slot.txt")
+    with pytest.raises(UserError, match="not found"):
+        rating_template(tmp_path / "missing.txt")
+    for reply, want in (("4", 4), ("I'd say 5.", 5), ("0 then 3", 3), ("10", -1), ("-3", -1), ("4.5", -1),
+                        ("Rating: 3/5", 3), ("9", -1), ("", -1), (None, -1)):
         assert parse_rating(reply) == want, reply
     with pytest.raises(UserError, match="rates empathy, relevance .* not 'intensity_drop'"):
         esconv_prompt(turns, "intensity_drop")
@@ -338,10 +344,18 @@ def test_lora_form_on_esconv_ratings(tmp_path, tiny_lm_dir, cli):
     assert (tmp_path / "lora" / "adapters" / "empathy" / "adapter_config.json").is_file()
     res = evaluate_scorer(tmp_path / "lora", data, "empathy")
     assert res["n"] == 16 and res["skipped"] == 4 and 0.0 <= res["acc"] <= res["acc_soft"] <= 1.0
-    assert res.get("invalid", 0) < 16  # the adapter answers with a rating 1-5
+    assert res["invalid"] < 16  # the adapter answers with a rating 1-5
+    spec = json.loads((tmp_path / "lora" / "scorer.json").read_text())
+    assert spec["kind"] == "esconv" and "{dialogue}" in spec["template_text"]  # the prompt is kept with the adapters
+    no_rel = write_jsonl(tmp_path / "no_rel.jsonl", [
+        {**r, "survey_score": {"seeker": {"empathy": "3"}, "supporter": {}}} for r in _esconv_rows(4)])
+    with pytest.raises(UserError, match="no conversation has a post-chat survey for 'relevance'"):
+        train_on_esconv(no_rel, ["empathy", "relevance"], tmp_path / "two", form="lora", base_model=str(tiny_lm_dir))
+    assert not (tmp_path / "two").exists()  # refused before the first adapter is trained
     # the CLI: a template name that --data does not use, and --template with the light form
     for extra, msg in ((["--form", "lora", "--template", "rank_prompt=x.txt"], "takes esconv_rating=FILE only"),
-                       (["--template", "esconv_rating=x.txt"], "--template applies to the LoRA form")):
+                       (["--template", "esconv_rating=x.txt"], "--template applies to the LoRA form"),
+                       (["--form", "lora", "--template", "esconv_rating="], "must look like NAME=FILE")):
         r = cli("esc", "rank", "train", "--data", str(data), "--out", str(tmp_path / "s"), *extra)
         assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = cli("esc", "rank", "train", "--data", str(data), "--target", "intensity_drop", "--form", "lora",

@@ -16,6 +16,17 @@ rank_app = typer.Typer(help="ESC-RANK scorers: train (light MiniLM head or LoRA 
 app.add_typer(rank_app, name="rank")
 
 
+def _template_files(items: list[str] | None) -> dict[str, str]:
+    """['role_system=my file.txt'] -> {'role_system': 'my file.txt'}: the path as typed (no YAML parsing)."""
+    out = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UserError(f"--template '{item}' must look like NAME=FILE")
+        out[name.strip()] = path.strip()
+    return out
+
+
 def _kv(items: list[str] | None, what: str) -> dict:
     """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'} (values parsed as YAML scalars)."""
     import yaml
@@ -63,7 +74,7 @@ def run_cmd(
         cfg.source = list(source)
     if category:
         cfg.category = list(category)
-    cfg.templates = {**cfg.templates, **{k: str(v) for k, v in _kv(template, "--template").items()}}
+    cfg.templates = {**cfg.templates, **_template_files(template)}
     cfg.agent_options = {**cfg.agent_options, **_kv(agent_option, "--agent-option")}
     cfg.model_options = {**cfg.model_options, **_kv(model_option, "--model-option")}
     run_dir = run_esc(cfg, out=out, progress=False)
@@ -115,7 +126,7 @@ def judge_cmd(
     from modelworks.esc.scoring import judge_run
 
     res = judge_run(run, judge, _kv(judge_option, "--judge-option"),
-                    {k: str(v) for k, v in _kv(template, "--template").items()}, concurrency)
+                    _template_files(template), concurrency)
     typer.echo(json.dumps(res, ensure_ascii=False))
 
 
@@ -217,7 +228,7 @@ def rank_train_cmd(
     enc = str(encoder) if encoder else None
     extra = {"base_model": str(base_model) if base_model else None, "epochs": epochs, "lr": lr,
              "max_length": max_length} if form == "lora" else {}
-    templates = {k: str(v) for k, v in _kv(template, "--template").items()}
+    templates = _template_files(template)
     if templates and form != "lora":
         raise UserError("--template applies to the LoRA form (--form lora)")
     if data is not None:

@@ -13,6 +13,7 @@ AdamW loop is kept as the fallback for an install without the engine.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 from modelworks.errors import UserError
 
 __all__ = ["train_lora", "train_lora_esconv", "LoraScorer", "fit_adapter", "encode_example", "prompt_text",
-           "esconv_prompt", "parse_rating", "ESCONV_QUESTIONS"]
+           "esconv_prompt", "rating_template", "parse_rating", "ESCONV_QUESTIONS"]
 
 # ESConv: what the seeker rated after the chat (1-5), as the question in the rating prompt (our wording).
 # intensity_drop (a difference of two ratings, -4..4) is not a single rating and has no adapter.
@@ -35,25 +36,36 @@ _ESCONV_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "esconv_r
 _SPEAKERS = {"seeker": "Seeker", "supporter": "Supporter"}
 
 
+def rating_template(path: str | Path | None = None) -> str:
+    """The text of the ESConv rating prompt: ours (``esc/templates/esconv_rating.txt``) or the file ``path``,
+    decoded verbatim; it must hold the {dialogue} slot ({question} is optional)."""
+    from modelworks.esc.templates import _read
+
+    text = _read(Path(path) if path is not None else _ESCONV_TEMPLATE, "esconv_rating")
+    if "{dialogue}" not in text:
+        raise UserError(f"template file for 'esconv_rating' has no {{dialogue}} slot: {path}")
+    return text
+
+
 def esconv_prompt(turns: Sequence[tuple[str, str]], target: str, template: str | None = None) -> str:
-    """The rating prompt for an ESConv conversation: our template (``esc/templates/esconv_rating.txt``, or
-    the file ``template`` used verbatim) with the slots {dialogue} and {question} filled."""
+    """The rating prompt for an ESConv conversation: ``template`` (a text from :func:`rating_template`; ours
+    when None) with the slots {question} and {dialogue} filled."""
     from modelworks.esc.templates import fill
-    from modelworks.jsonl import read_text
 
     if target not in ESCONV_QUESTIONS:
         raise UserError(f"the LoRA form rates {', '.join(ESCONV_QUESTIONS)} (1-5 seeker ratings), not '{target}'")
-    text = read_text(Path(template) if template else _ESCONV_TEMPLATE, "rating prompt template")
+    text = rating_template() if template is None else template
     dialogue = "\n\n".join(f"{_SPEAKERS.get(role, role)}: {t}" for role, t in turns)
     return fill(text, question=ESCONV_QUESTIONS[target], dialogue=dialogue)  # the dialogue last: its text stays as is
 
 
 def parse_rating(reply: str | None, low: int = 1, high: int = 5) -> int:
-    """The first digit in ``reply`` (by position) that lies in [low, high], else -1: "4" -> 4, "I'd say 5." -> 5,
-    "0 then 3" -> 3, "" -> -1."""
-    for ch in reply or "":
-        if ch.isdigit() and low <= int(ch) <= high:
-            return int(ch)
+    """The first whole number in ``reply`` that lies in [low, high], else -1; digits inside a longer number, a
+    decimal or a negative number do not count: "4" -> 4, "I'd say 5." -> 5, "0 then 3" -> 3, "10" -> -1,
+    "-3" -> -1, "4.5" -> -1, "" -> -1."""
+    for m in re.finditer(r"(?<![\d.-])\d+(?![\d.]*\d)", reply or ""):
+        if low <= int(m.group()) <= high:
+            return int(m.group())
     return -1
 
 
@@ -199,16 +211,18 @@ def train_lora_esconv(convs, targets: Sequence[str], out: str | Path, base_model
     from modelworks.models import load_causal_lm, load_tokenizer
     from modelworks.runs import atomic_write_json
 
+    text = rating_template(template)  # before training: an unreadable template or unknown target fails here
+    rated = {}
     for t in targets:
-        esconv_prompt([], t, template)  # unknown targets and an unreadable template fail before training
+        esconv_prompt([], t, text)
+        rated[t] = [(c, v) for c in convs if (v := target_value(c, t)) is not None]
+        if not rated[t]:
+            raise UserError(f"no conversation has a post-chat survey for '{t}'")
     out = Path(out)
     tok = load_tokenizer(base_model)
     adapters, history = {}, {}
     for target in targets:
-        rated = [(c, v) for c in convs if (v := target_value(c, target)) is not None]
-        if not rated:
-            raise UserError(f"no conversation has a post-chat survey for '{target}'")
-        examples = [(esconv_prompt(c.turns, target, template), str(int(round(v)))) for c, v in rated]
+        examples = [(esconv_prompt(c.turns, target, text), str(int(round(v)))) for c, v in rated[target]]
         t0 = time.perf_counter()
         model, losses = fit_adapter(load_causal_lm(base_model), tok, examples, out / "train" / target, r=r,
                                     alpha=alpha, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
@@ -219,7 +233,8 @@ def train_lora_esconv(convs, targets: Sequence[str], out: str | Path, base_model
                            "seconds": round(time.perf_counter() - t0, 2)}
     atomic_write_json(out / "scorer.json", {
         "form": "lora", "kind": "esconv", "base_model": str(Path(base_model).resolve()), "targets": list(targets),
-        "adapters": adapters, "template": str(Path(template).resolve()) if template else None,
+        "adapters": adapters, "template_file": str(Path(template).resolve()) if template else None,
+        "template_text": text,  # the prompt the adapters learned, kept with them
         "max_length": max_length, "history": history})
     return {"adapters": sorted(adapters), "history": history}
 
@@ -277,8 +292,8 @@ class LoraScorer:
         """ESConv scorer: the parsed 1-5 rating per conversation (NaN where the reply held none)."""
         if self.spec.get("kind") != "esconv":
             raise UserError(f"{self.path} scores ESC-Eval dimensions: evaluate it on annotation data")
-        vals = [parse_rating(self.reply(esconv_prompt(turns, target, self.spec.get("template")), target))
-                for turns in conversations]
+        text = self.spec["template_text"]
+        vals = [parse_rating(self.reply(esconv_prompt(turns, target, text), target)) for turns in conversations]
         return np.array([np.nan if v < 0 else float(v) for v in vals])
 
     def score_dialogues(self, dialogues: Sequence[Sequence[str]], dims: Sequence[str],

@@ -162,7 +162,7 @@ def evaluate_scorer(scorer_dir: str | Path, data: str | Path, target: str | None
         res = {"target": target, "spearman": spearman(np.where(invalid, lo - 1, pred), g),
                "acc_soft": soft_accuracy(levels, g), "acc": exact_accuracy(levels, g), "n": len(keep),
                "skipped": len(convs) - len(keep)}
-        return {**res, "invalid": int(invalid.sum())} if invalid.any() else res
+        return {**res, "invalid": int(invalid.sum())}  # replies without a rating (LoRA form; 0 for light)
     from modelworks.esc.rank.annotations import HIGH, LOW, load_annotations
 
     items = load_annotations(data)
