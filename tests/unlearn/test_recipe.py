@@ -148,7 +148,7 @@ def test_forget_gap_is_the_log_of_the_ks_statistic():
     assert math.isclose(forget_gap(shifted)["para_nll"], 5.0)
 
 
-def test_base_model_is_fine_tuned_into_target_and_retain(tmp_path):
+def test_base_model_is_fine_tuned_into_target_and_retain(tmp_path, monkeypatch):
     """model.base: a pretrained HF folder (here a tiny Llama saved to disk) is what both models start from."""
     import torch
 
@@ -161,12 +161,23 @@ def test_base_model_is_fine_tuned_into_target_and_retain(tmp_path):
     n_base = sum(p.numel() for p in model.parameters())
     cfg = load_config(UnlearnConfig, TINY, [*FAST, f"model.base={base}", "finetune.pretrain_epochs=0",
                                             "finetune.epochs=1", "unlearn.eval_every=0"])
+    import modelworks.unlearn.recipe as recipe
+
+    starts = {}
+    fit_until = recipe._fit_until
+
+    def spy(model, *args, **kwargs):  # the weights each fine-tuning stage starts from
+        starts[args[-1]] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return fit_until(model, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "_fit_until", spy)
     run, res = run_experiment(cfg, ["ga"], out=tmp_path / "run")
     assert res["training"]["params"] == n_base  # not the config's tiny sizes
     for name in ("target_model", "retain_model"):
         saved = json.loads(run.path(f"{name}/config.json").read_text())
         assert (saved["num_hidden_layers"], saved["hidden_size"]) == (1, 24)
-    retain = load_causal_lm(run.path("retain_model"), "cpu", "fp32")
-    start = load_causal_lm(base, "cpu", "fp32")
-    moved = [not torch.equal(a, b) for a, b in zip(retain.parameters(), start.parameters())]
-    assert any(moved)  # fine-tuned from the base weights, not a copy of them
+    base_weights = load_causal_lm(base, "cpu", "fp32").state_dict()
+    for stage in ("finetune_target", "finetune_retain"):  # both start from the base weights, not from each other
+        assert all(torch.equal(starts[stage][k], base_weights[k]) for k in base_weights), stage
+    retain = load_causal_lm(run.path("retain_model"), "cpu", "fp32").state_dict()
+    assert any(not torch.equal(retain[k], base_weights[k]) for k in base_weights)  # and were fine-tuned from there

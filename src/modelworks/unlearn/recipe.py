@@ -161,8 +161,10 @@ def _train_models(cfg: UnlearnConfig, data: dict[str, Any], template, run) -> tu
         base_state = None
     else:
         target, tok = fresh()
-        # the retain model starts from the same weights (after the pretraining stage); kept on the CPU
-        base_state = {k: v.detach().to("cpu", copy=True) for k, v in target.state_dict().items()}
+        # the retain model starts from the same weights (after the pretraining stage); kept on the CPU, and only
+        # when the retain model is trained here
+        base_state = None if cfg.model.retain else {k: v.detach().to("cpu", copy=True)
+                                                    for k, v in target.state_dict().items()}
         info["target"] = _fit_until(target, tok, template, data["full"] + replay, data["forget"][:64], cfg, run,
                                     "finetune_target")
         target.save_pretrained(run.path("target_model"))
