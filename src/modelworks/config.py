@@ -73,7 +73,7 @@ def check_numbers(cfg: object, at_least_1: tuple[str, ...] = (), at_least_0: tup
             value = getattr(cfg, key)
             if value is None:
                 continue
-            if not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):  # ints are finite (and may be huge)
                 raise ConfigError(f"key '{key}' must be a finite number, got {value}")
             if value < bound or (op == ">" and value == bound):
                 raise ConfigError(f"key '{key}' must be {op} {bound:g}, got {value}")
