@@ -36,6 +36,10 @@ def test_invalid_shapes_are_rejected():
         TinyLMConfig(hidden=65, heads=4)
     with pytest.raises(ConfigError, match="'layers' must be >= 1, got 0"):
         TinyLMConfig(layers=0)
+    with pytest.raises(ConfigError, match="'intermediate' must be >= 1, got -5"):
+        TinyLMConfig(intermediate=-5)
+    with pytest.raises(ConfigError, match="'kv_heads' must be >= 1, got 0"):
+        TinyLMConfig(kv_heads=0)
 
 
 def test_loading_errors_are_one_line(tmp_path):

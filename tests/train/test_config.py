@@ -42,7 +42,7 @@ def test_shipped_configs_exist():
     (["weight_decay=-1"], "key 'weight_decay' must be >= 0"),
     (["max_grad_norm=.nan"], "key 'max_grad_norm' must be a finite number, got nan"),
     (["lr='inf'"], "key 'lr' must be a finite number, got 'inf'"),
-    (["model=tiny:layers=-1"], "key 'model': tiny option 'layers' must be positive, got -1"),
+    (["model=tiny:layers=-1"], "key 'model': tiny option 'layers' must be >= 1, got -1"),
     (["model=tiny:layers=two"], "tiny option 'layers' expects an integer"),
     (["model=tiny:hidden=64,heads=3"], "key 'model': tiny option 'hidden' (64) must be divisible"),
     (["model=tiny:tie_embeddings=maybe"], "tiny option 'tie_embeddings' expects true or false"),

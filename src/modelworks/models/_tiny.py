@@ -37,7 +37,7 @@ class TinyLMConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_numbers(self, at_least_1=("layers", "hidden", "heads", "max_positions"),
+        check_numbers(self, at_least_1=("layers", "hidden", "heads", "kv_heads", "intermediate", "max_positions"),
                       at_least={2 * len(SPECIAL_TOKENS): ("vocab_size",)})
         if self.hidden % self.heads:
             raise ConfigError(f"key 'hidden' ({self.hidden}) must be divisible by 'heads' ({self.heads})")

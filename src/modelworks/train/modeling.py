@@ -32,11 +32,9 @@ def parse_tiny_spec(spec: str):
             kwargs[key] = int(val)
         except ValueError:
             raise ConfigError(f"key 'model': tiny option '{key}' expects an integer, got {val!r}") from None
-        if key != "seed" and kwargs[key] <= 0:
-            raise ConfigError(f"key 'model': tiny option '{key}' must be positive, got {val}")
     try:
         return TinyLMConfig(**kwargs)
-    except ConfigError as exc:  # e.g. hidden not divisible by heads: name the spec, not a key of its own
+    except ConfigError as exc:  # e.g. layers=0, or hidden not divisible by heads: name the spec, not a key of its own
         raise ConfigError(f"key 'model': tiny {str(exc).replace('key ', 'option ', 1)}") from None
 
 
