@@ -33,7 +33,7 @@ from pathlib import Path
 
 from modelworks.errors import UserError
 
-__all__ = ["TemplateSet", "load_templates", "fill", "DIMENSIONS", "DIMENSION_TITLES", "TEMPLATE_NAMES"]
+__all__ = ["TemplateSet", "load_templates", "read_template", "fill", "DIMENSIONS", "DIMENSION_TITLES", "TEMPLATE_NAMES"]
 
 # Code keys of the 7 ESC-Eval dimensions, in the paper's table order.
 DIMENSIONS = ("fluency", "diversity", "empathic", "suggestion", "human", "tech", "overall")
@@ -74,7 +74,8 @@ def fill(template: str, **slots: str) -> str:
     return out
 
 
-def _read(path: Path, what: str) -> str:
+def read_template(path: Path, what: str) -> str:
+    """A template file decoded verbatim (UTF-8 bytes, line endings kept); one-line errors name the template."""
     if not path.is_file():
         raise UserError(f"template file for '{what}' not found: {path}")
     try:
@@ -100,7 +101,7 @@ def load_templates(language: str, overrides: dict[str, str] | None = None) -> Te
         if not lang and f"{language}.{name}" in (overrides or {}):
             continue  # a language-specific override beats a general one
         chosen[name] = Path(path)
-    texts = {name: _read(path, name) for name, path in chosen.items()}
+    texts = {name: read_template(path, name) for name, path in chosen.items()}
     return TemplateSet(
         language=language,
         role_system=texts["role_system"],

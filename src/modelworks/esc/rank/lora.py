@@ -39,9 +39,9 @@ _SPEAKERS = {"seeker": "Seeker", "supporter": "Supporter"}
 def rating_template(path: str | Path | None = None) -> str:
     """The text of the ESConv rating prompt: ours (``esc/templates/esconv_rating.txt``) or the file ``path``,
     decoded verbatim; it must hold the {dialogue} slot ({question} is optional)."""
-    from modelworks.esc.templates import _read
+    from modelworks.esc.templates import read_template
 
-    text = _read(Path(path) if path is not None else _ESCONV_TEMPLATE, "esconv_rating")
+    text = read_template(Path(path) if path is not None else _ESCONV_TEMPLATE, "esconv_rating")
     if "{dialogue}" not in text:
         raise UserError(f"template file for 'esconv_rating' has no {{dialogue}} slot: {path}")
     return text
